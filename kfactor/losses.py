@@ -1,0 +1,427 @@
+"""The InfoMax-Bottleneck objective as small loss objects.
+
+The factorization loss is a weighted sum of `FactorLoss` terms, each computed
+from one `FactorOutputs` (everything one forward pass produced) and the labels:
+
+```none
+L = w_max * InfoMax + w_min * InfoMin + w_kd * KD + w_cls * CE(Head(z_c + z_t))
+    + w_task * CE(TaskHead(z_t))
+```
+
+`imb_objective(**options)` builds the default list, with the reference dSprites
+configuration's weights (method reference section 2.2).
+"""
+
+import collections
+
+import keras
+import tensorflow_probability as tfp
+from keras import ops
+
+from kfactor import mi
+
+tfd = tfp.distributions
+
+#: The "classy_vision" smoothing of mmcls's `LabelSmoothLoss(0.1)`.
+REFERENCE_LABEL_SMOOTHING = 0.1 / 1.1
+
+FactorOutputs = collections.namedtuple(
+    "FactorOutputs",
+    [
+        "teacher_logits",
+        "teacher_features",
+        "common_features",
+        "common_code",
+        "task_codes",
+        "logits",
+        "aux_logits",
+    ],
+)
+FactorOutputs.__doc__ = """Everything one factorization forward pass produced.
+
+Fields: `teacher_logits` and `logits`/`aux_logits` are dicts task -> logits
+(combined head and auxiliary head); `teacher_features` (projected) and
+`common_features` are lists, one entry per InfoMax level; `common_code` is
+`z_common`; `task_codes` is a dict task -> `kfactor.layers.TaskCode`.
+"""
+
+
+def _float32(x):
+    """Losses, KL and MI bounds run in float32 under mixed precision."""
+    return ops.cast(x, "float32")
+
+
+class FactorLoss:
+    """Base class of the factorization loss terms.
+
+    Subclasses implement `compute_loss`, which returns the unweighted term;
+    the `Factorizer` multiplies it by `weight`, reports it as `<name>_loss`
+    and adds it to the total.
+
+    Args:
+        weight: the term's weight in the total loss.
+    """
+
+    name = "factor"
+
+    def __init__(self, weight=1.0):
+        if not isinstance(weight, (int, float)) or weight < 0:
+            raise ValueError(
+                f"Expected a non-negative number as the weight of "
+                f"{type(self).__name__}. Received: weight={weight!r}"
+            )
+        self.weight = float(weight)
+
+    def compute_loss(self, outputs, labels):
+        """Returns the unweighted scalar term.
+
+        Args:
+            outputs: a `FactorOutputs`.
+            labels: dict task -> integer labels `[batch]`.
+        """
+        raise NotImplementedError(
+            f"{type(self).__name__} must implement compute_loss()."
+        )
+
+    def validate(self, factorizer):
+        """Raises if this term cannot work with `factorizer`'s factors."""
+
+    def get_config(self):
+        return {"weight": self.weight}
+
+    @classmethod
+    def from_config(cls, config):
+        return cls(**config)
+
+    def __repr__(self):
+        options = ", ".join(f"{k}={v!r}" for k, v in self.get_config().items())
+        return f"{type(self).__name__}({options})"
+
+
+@keras.saving.register_keras_serializable(package="kfactor")
+class InfoMaxLoss(FactorLoss):
+    """Maximises MI between projected teacher and common features.
+
+    `-mean_l bound(cosine_scores(P_l(t_l), c_l) / temperature)` over the
+    InfoMax levels, with `bound` one of `kfactor.mi.ESTIMATORS`.
+
+    Args:
+        weight: lambda_feat (1.0 in the reference).
+        estimator: `"dv"` (the reference's variant), `"infonce"`, `"jsd"` or
+            `"nwj"`.
+        temperature: divisor of the cosine critic (1.0 in the reference).
+    """
+
+    name = "infomax"
+
+    def __init__(self, weight=1.0, estimator="dv", temperature=1.0):
+        super().__init__(weight)
+        self.bound = mi.get_estimator(estimator)
+        if temperature <= 0:
+            raise ValueError(
+                f"Expected temperature > 0. Received: temperature={temperature}"
+            )
+        self.estimator = estimator
+        self.temperature = temperature
+
+    def compute_loss(self, outputs, labels):
+        bounds = [
+            self.bound(
+                mi.cosine_scores(
+                    _float32(teacher), _float32(common), self.temperature
+                )
+            )
+            for teacher, common in zip(
+                outputs.teacher_features, outputs.common_features
+            )
+        ]
+        return -ops.mean(ops.stack(bounds))
+
+    def get_config(self):
+        return {
+            **super().get_config(),
+            "estimator": self.estimator,
+            "temperature": self.temperature,
+        }
+
+
+def vib_kl(mean, log_var):
+    """Per-sample KL(N(mean, exp(log_var)) || N(0, I)), averaged over batch."""
+    posterior = tfd.Independent(
+        tfd.Normal(mean, ops.exp(0.5 * log_var)), reinterpreted_batch_ndims=1
+    )
+    prior = tfd.Independent(
+        tfd.Normal(ops.zeros_like(mean), ops.ones_like(mean)),
+        reinterpreted_batch_ndims=1,
+    )
+    return ops.mean(tfd.kl_divergence(posterior, prior))
+
+
+def batch_moment_kl(codes):
+    """KL(N(batch mean, batch variance) || N(0, 1)), averaged over dims.
+
+    The bottleneck the reference code runs for CIFAR/ImageNet: moments over
+    the batch, unbiased variance (as `torch.var`).
+    """
+    batch = ops.cast(ops.shape(codes)[0], codes.dtype)
+    mean = ops.mean(codes, axis=0)
+    variance = ops.var(codes, axis=0) * batch / (batch - 1.0)
+    moments = tfd.Normal(mean, ops.sqrt(variance))
+    prior = tfd.Normal(ops.zeros_like(mean), ops.ones_like(mean))
+    return ops.mean(tfd.kl_divergence(moments, prior))
+
+
+@keras.saving.register_keras_serializable(package="kfactor")
+class InfoMinLoss(FactorLoss):
+    """Squeezes every task code through a variational bottleneck.
+
+    Summed over tasks. `mode="vib"` is the per-sample KL of the Gaussian
+    posterior to N(0, I) (summed over dims, averaged over the batch);
+    `mode="batch_moments"` is the reference's batch-statistics variant;
+    `mode="auto"` uses VIB for variational factors and batch moments for
+    deterministic ones.
+
+    Args:
+        weight: beta (1e-3 in the reference).
+        mode: `"auto"`, `"vib"` or `"batch_moments"`.
+    """
+
+    name = "infomin"
+    MODES = ("auto", "vib", "batch_moments")
+
+    def __init__(self, weight=1e-3, mode="auto"):
+        super().__init__(weight)
+        if mode not in self.MODES:
+            raise ValueError(
+                f"Expected mode in {self.MODES}. Received: mode={mode!r}"
+            )
+        self.mode = mode
+
+    def validate(self, factorizer):
+        if self.mode != "vib":
+            return
+        deterministic = [
+            task
+            for task, factor in factorizer.task_factors.items()
+            if not factor.variational
+        ]
+        if deterministic:
+            raise ValueError(
+                "InfoMinLoss(mode='vib') needs variational task factors, but "
+                f"these are deterministic: {deterministic}. Fix: use "
+                "mode='auto' or 'batch_moments', or TaskFactor(variational="
+                "True)."
+            )
+
+    def _task_kl(self, code):
+        if code.log_var is not None and self.mode != "batch_moments":
+            return vib_kl(_float32(code.mean), _float32(code.log_var))
+        return batch_moment_kl(_float32(code.mean))
+
+    def compute_loss(self, outputs, labels):
+        return ops.sum(
+            ops.stack([self._task_kl(c) for c in outputs.task_codes.values()])
+        )
+
+    def get_config(self):
+        return {**super().get_config(), "mode": self.mode}
+
+
+@keras.saving.register_keras_serializable(package="kfactor")
+class LogitsKD(FactorLoss):
+    """MSE between student and teacher logits (the dSprites config's KD).
+
+    One mean over the concatenated logits of all tasks, as the reference:
+    every logit weighs the same, so tasks with more classes weigh more.
+
+    Args:
+        weight: lambda_kd (0.1 in the reference).
+    """
+
+    name = "kd"
+
+    def __init__(self, weight=0.1):
+        super().__init__(weight)
+
+    def compute_loss(self, outputs, labels):
+        tasks = list(outputs.logits)
+        student = ops.concatenate([outputs.logits[t] for t in tasks], axis=-1)
+        teacher = ops.concatenate(
+            [outputs.teacher_logits[t] for t in tasks], axis=-1
+        )
+        return ops.mean(ops.square(_float32(student) - _float32(teacher)))
+
+
+@keras.saving.register_keras_serializable(package="kfactor")
+class SoftTargetKD(FactorLoss):
+    """Hinton's soft-target KD: `T^2 * KL(p_teacher || p_student)`.
+
+    Per task, with `p = softmax(logits / T)`, averaged over the batch and
+    summed over tasks.
+
+    Args:
+        weight: lambda_kd.
+        temperature: T (10 in the reference CIFAR configs).
+    """
+
+    name = "kd"
+
+    def __init__(self, weight=0.1, temperature=4.0):
+        super().__init__(weight)
+        if temperature <= 0:
+            raise ValueError(
+                f"Expected temperature > 0. Received: temperature={temperature}"
+            )
+        self.temperature = temperature
+
+    def compute_loss(self, outputs, labels):
+        t = self.temperature
+        terms = []
+        for task, student in outputs.logits.items():
+            teacher = tfd.Categorical(
+                logits=_float32(outputs.teacher_logits[task]) / t
+            )
+            pupil = tfd.Categorical(logits=_float32(student) / t)
+            terms.append(ops.mean(tfd.kl_divergence(teacher, pupil)))
+        return t * t * ops.sum(ops.stack(terms))
+
+    def get_config(self):
+        return {**super().get_config(), "temperature": self.temperature}
+
+
+def smoothed_cross_entropy(labels, logits, label_smoothing):
+    """Mean CE against `onehot * (1 - eps) + eps / K` targets."""
+    logits = _float32(logits)
+    targets = ops.one_hot(ops.cast(labels, "int32"), ops.shape(logits)[-1])
+    return ops.mean(
+        keras.losses.categorical_crossentropy(
+            targets, logits, from_logits=True, label_smoothing=label_smoothing
+        )
+    )
+
+
+@keras.saving.register_keras_serializable(package="kfactor")
+class TaskLoss(FactorLoss):
+    """Label-smoothed CE of each factor network `Head(z_c + z_t)`.
+
+    Summed over tasks.
+
+    Args:
+        weight: weight of the term (1.0 in the reference).
+        label_smoothing: eps of `onehot * (1 - eps) + eps / K`; the default is
+            the reference's classy_vision smoothing 0.1 / 1.1.
+    """
+
+    name = "cls"
+    _logits_field = "logits"
+
+    def __init__(self, weight=1.0, label_smoothing=REFERENCE_LABEL_SMOOTHING):
+        super().__init__(weight)
+        if not 0.0 <= label_smoothing < 1.0:
+            raise ValueError(
+                "Expected 0 <= label_smoothing < 1. "
+                f"Received: label_smoothing={label_smoothing}"
+            )
+        self.label_smoothing = label_smoothing
+
+    def compute_loss(self, outputs, labels):
+        logits = getattr(outputs, self._logits_field)
+        return ops.sum(
+            ops.stack(
+                [
+                    smoothed_cross_entropy(
+                        labels[task], logits[task], self.label_smoothing
+                    )
+                    for task in logits
+                ]
+            )
+        )
+
+    def get_config(self):
+        return {**super().get_config(), "label_smoothing": self.label_smoothing}
+
+
+@keras.saving.register_keras_serializable(package="kfactor")
+class AuxTaskLoss(TaskLoss):
+    """CE of the auxiliary head on the task code alone, `TaskHead(z_t)`.
+
+    The relevance half of each task's information bottleneck, I(Z_t; Y).
+    Same arguments as `TaskLoss`; used only in training.
+    """
+
+    name = "aux"
+    _logits_field = "aux_logits"
+
+
+KD_LOSSES = {"mse": LogitsKD, "soft_target": SoftTargetKD}
+
+
+def imb_objective(
+    infomax_weight=1.0,
+    infomax_estimator="dv",
+    infomax_temperature=1.0,
+    beta=1e-3,
+    infomin_mode="auto",
+    kd="mse",
+    kd_weight=0.1,
+    kd_temperature=4.0,
+    cls_weight=1.0,
+    task_weight=1.0,
+    label_smoothing=REFERENCE_LABEL_SMOOTHING,
+):
+    """Builds the InfoMax-Bottleneck objective, one `FactorLoss` per term.
+
+    Defaults are the reference dSprites configuration (lambda_feat 1,
+    beta 1e-3, logits-MSE KD 0.1, task_weight 1) with the reference's label
+    smoothing on both heads. A term whose weight is 0 is left out.
+
+    Example:
+
+    >>> [loss.name for loss in imb_objective(beta=0.0)]
+    ['infomax', 'kd', 'cls', 'aux']
+    """
+    if kd not in KD_LOSSES:
+        raise ValueError(
+            f"Expected kd in {sorted(KD_LOSSES)}. Received: {kd!r}"
+        )
+    kd_loss = (
+        LogitsKD(kd_weight)
+        if kd == "mse"
+        else SoftTargetKD(kd_weight, temperature=kd_temperature)
+    )
+    losses = [
+        InfoMaxLoss(
+            infomax_weight,
+            estimator=infomax_estimator,
+            temperature=infomax_temperature,
+        ),
+        InfoMinLoss(beta, mode=infomin_mode),
+        kd_loss,
+        TaskLoss(cls_weight, label_smoothing=label_smoothing),
+        AuxTaskLoss(task_weight, label_smoothing=label_smoothing),
+    ]
+    return [loss for loss in losses if loss.weight > 0]
+
+
+def total_loss(losses, outputs, labels):
+    """Returns `(total, {"<name>_loss": weighted term})`."""
+    terms = {
+        f"{loss.name}_loss": loss.weight * loss.compute_loss(outputs, labels)
+        for loss in losses
+    }
+    total = ops.sum(ops.stack(list(terms.values())))
+    return total, terms
+
+
+__all__ = [
+    "AuxTaskLoss",
+    "FactorLoss",
+    "FactorOutputs",
+    "InfoMaxLoss",
+    "InfoMinLoss",
+    "LogitsKD",
+    "SoftTargetKD",
+    "TaskLoss",
+    "imb_objective",
+    "total_loss",
+]

@@ -1,0 +1,133 @@
+"""Model builders: the SimpleConv64 encoder family and a multi-task teacher.
+
+`simple_conv64` is the encoder of the dSprites configuration of the authors'
+code (six `Conv2D(k=4, s=2)` + ReLU, flatten, linear), written with stock
+Keras layers so that any user can read, change or replace it. With
+`padding="same"`, a k=4/s=2 convolution on an even size pads one pixel on each
+side, exactly PyTorch's `padding=1`.
+
+Inputs are float images in [0, 1]; the first layer rescales them to [-1, 1],
+the normalisation `(x - 0.5) / 0.5` of the reference pipeline, so exported
+factor networks take raw [0, 1] images.
+"""
+
+import keras
+
+FULL_WIDTHS = (32, 32, 64, 128, 256, 256)
+NARROW_WIDTHS = (16, 16, 32, 32, 64, 64)
+DSPRITES_INPUT_SHAPE = (64, 64, 1)
+
+
+def scaled_widths(widths, width_multiplier):
+    """Multiplies every width by `width_multiplier`, keeping each at least 1.
+
+    Example:
+
+    >>> scaled_widths((32, 64), 0.5)
+    (16, 32)
+    """
+    if width_multiplier <= 0:
+        raise ValueError(
+            "Expected width_multiplier > 0. "
+            f"Received: width_multiplier={width_multiplier}"
+        )
+    return tuple(max(1, int(round(w * width_multiplier))) for w in widths)
+
+
+def simple_conv64(
+    latent_dim=10,
+    widths=FULL_WIDTHS,
+    width_multiplier=1.0,
+    input_shape=DSPRITES_INPUT_SHAPE,
+    name="simple_conv64",
+):
+    """Builds a SimpleConv64 encoder: six k=4 s=2 convolutions, then linear.
+
+    Args:
+        latent_dim: size of the final linear layer's output, or `None` to
+            return the flattened convolutional features (what a `TaskFactor`
+            puts its own code layer on, as the reference's Gaussian encoder).
+        widths: output channels of the six convolutions.
+        width_multiplier: scales every width (e.g. 0.5 for half width).
+        input_shape: `(height, width, channels)` of the [0, 1] input images.
+        name: the model's name.
+
+    Returns:
+        A functional `keras.Model` mapping images to a vector.
+
+    Example:
+
+    >>> encoder = simple_conv64(latent_dim=10, widths=NARROW_WIDTHS)
+    >>> encoder.output_shape
+    (None, 10)
+    """
+    widths = scaled_widths(widths, width_multiplier)
+    if len(input_shape) != 3:
+        raise ValueError(
+            "Expected input_shape=(height, width, channels). "
+            f"Received: input_shape={input_shape}"
+        )
+    images = keras.Input(shape=input_shape, name="images")
+    x = keras.layers.Rescaling(2.0, offset=-1.0, name="to_symmetric")(images)
+    for index, width in enumerate(widths):
+        x = keras.layers.Conv2D(
+            width,
+            kernel_size=4,
+            strides=2,
+            padding="same",
+            activation="relu",
+            name=f"conv{index + 1}",
+        )(x)
+    x = keras.layers.Flatten(name="flatten")(x)
+    if latent_dim is not None:
+        x = keras.layers.Dense(latent_dim, name="latent")(x)
+    return keras.Model(images, x, name=name)
+
+
+def classification_head(num_classes, name):
+    """A linear head initialised like mmcls's `LinearClsHead` (N(0, 0.01))."""
+    return keras.layers.Dense(
+        num_classes,
+        kernel_initializer=keras.initializers.RandomNormal(stddev=0.01),
+        name=name,
+    )
+
+
+def multitask_teacher(num_classes, encoder=None, name="teacher"):
+    """Builds a multi-task classifier: a shared encoder + a linear head a task.
+
+    Args:
+        num_classes: dict task name -> number of classes.
+        encoder: a functional encoder (images -> latent vector); a default
+            full-width `simple_conv64(latent_dim=10)` when `None`.
+        name: the model's name.
+
+    Returns:
+        A functional `keras.Model` mapping images to `{task: logits}`. Its
+        latent is the input of the heads (`kfactor.Factorizer` finds it).
+
+    Example:
+
+    >>> teacher = multitask_teacher({"shape": 3, "scale": 6},
+    ...     encoder=simple_conv64(widths=NARROW_WIDTHS))
+    >>> sorted(teacher.output)
+    ['scale', 'shape']
+    """
+    if not isinstance(num_classes, dict) or not num_classes:
+        raise ValueError(
+            "Expected num_classes as a non-empty dict task -> classes. "
+            f"Received: num_classes={num_classes!r}"
+        )
+    encoder = encoder if encoder is not None else simple_conv64()
+    if hasattr(encoder, "_nodes"):
+        # Reuse the functional encoder's graph, so its layers are the
+        # teacher's own (InfoMax can tap them by name).
+        images, latent = encoder.input, encoder.output
+    else:
+        images = keras.Input(shape=encoder.input_shape[1:], name="images")
+        latent = encoder(images)
+    logits = {
+        task: classification_head(classes, name=task)(latent)
+        for task, classes in num_classes.items()
+    }
+    return keras.Model(images, logits, name=name)

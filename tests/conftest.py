@@ -1,0 +1,33 @@
+"""Shared pytest fixtures: TF backend, quiet logs, a fixed seed per test."""
+
+import os
+
+os.environ.setdefault("KERAS_BACKEND", "tensorflow")
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+import keras  # noqa: E402
+import pytest  # noqa: E402
+
+
+def pytest_addoption(parser):
+    parser.addoption(
+        "--run_large",
+        action="store_true",
+        default=False,
+        help="also run tests marked `large` (slow end-to-end runs)",
+    )
+
+
+def pytest_collection_modifyitems(config, items):
+    if config.getoption("--run_large"):
+        return
+    skip_large = pytest.mark.skip(reason="needs --run_large")
+    for item in items:
+        if "large" in item.keywords:
+            item.add_marker(skip_large)
+
+
+@pytest.fixture(autouse=True)
+def fixed_seed():
+    keras.utils.set_random_seed(0)
+    yield
