@@ -1,0 +1,314 @@
+"""tf.data pipelines: procedural dSprites rendered per batch, and arrays.
+
+Both pipelines shuffle *positions* (cheap int64s) with a stateless,
+per-epoch permutation (`seed`, epoch number), batch them, then build the
+batch in one vectorized op (`map` after `batch`, parallel, prefetched):
+`render_tf` for procedural dSprites, `tf.gather` for in-memory arrays. The
+order depends only on `seed`, not on TensorFlow's global seed.
+
+Throughput, batch 128, on the development machine's 2 CPU cores while
+other jobs kept its load average at 3-4.5 (so these are lower bounds):
+`dsprites_dataset` renders 22,000-62,000 images/s (typically ~40,000),
+`render_numpy` 26,000-49,000 images/s on one core, and a cached subset is
+served at 74,000-208,000 images/s. A training step consumes 100-400
+images/s, so data generation is never the bottleneck.
+"""
+
+import itertools
+
+import numpy as np
+import tensorflow as tf
+
+from kfactor.data.grid import DSPRITES_FACTOR_SIZES
+from kfactor.data.grid import DSPRITES_NUM_IMAGES
+from kfactor.data.grid import DSPRITES_STRIDES
+from kfactor.data.grid import DSPRITES_TASKS
+from kfactor.data.grid import index_to_factors
+from kfactor.data.render import render_numpy
+from kfactor.data.render import render_tf
+
+_RENDER_CHUNK = 4096
+
+
+def _check_batch_size(batch_size):
+    if isinstance(batch_size, bool) or not isinstance(
+        batch_size, (int, np.integer)
+    ):
+        raise TypeError(
+            "Expected an int `batch_size`. Received: "
+            f"batch_size={batch_size!r}."
+        )
+    if batch_size < 1:
+        raise ValueError(
+            f"Expected `batch_size` >= 1. Received: batch_size={batch_size}."
+        )
+
+
+def _next_epoch_dataset():
+    """One element: 0 on the first iteration, 1 on the next, and so on.
+
+    Keras's `fit` iterates a finite dataset once per epoch; counting the
+    iterations gives every epoch its own permutation.
+    """
+    counter = itertools.count()
+
+    def next_epoch():
+        yield next(counter)
+
+    return tf.data.Dataset.from_generator(
+        next_epoch, output_signature=tf.TensorSpec((), tf.int64)
+    )
+
+
+def position_batches(
+    num, batch_size, shuffle=True, seed=0, repeat=False, drop_remainder=False
+):
+    """Batches of positions `0..num-1`, reshuffled every epoch.
+
+    Args:
+        num: number of elements per epoch.
+        batch_size: positions per batch.
+        shuffle: whether to permute the positions every epoch.
+        seed: int seed; epoch `e` uses the stateless seed `(seed, e)`.
+        repeat: whether to loop over epochs forever.
+        drop_remainder: whether to drop the last, smaller batch.
+
+    Returns:
+        A `tf.data.Dataset` of int64 vectors, with a known cardinality.
+
+    Example:
+
+    >>> ds = position_batches(5, 2, shuffle=False)
+    >>> [b.tolist() for b in ds.as_numpy_iterator()]
+    [[0, 1], [2, 3], [4]]
+    """
+    _check_batch_size(batch_size)
+    if num < 1:
+        raise ValueError(f"Expected at least one element. Received: num={num}.")
+    num = int(num)
+    if shuffle:
+        seed = int(seed)
+
+        def epoch_positions(epoch):
+            # Full-range int64 keys: no ties, unlike float32 keys (which
+            # collide thousands of times over the 737,280-image grid).
+            keys = tf.random.stateless_uniform(
+                [num],
+                seed=tf.stack([tf.constant(seed, tf.int64), epoch]),
+                minval=None,
+                maxval=None,
+                dtype=tf.int64,
+            )
+            order = tf.argsort(keys, stable=True)
+            return tf.data.Dataset.from_tensor_slices(tf.cast(order, tf.int64))
+
+        epochs = (
+            tf.data.Dataset.counter() if repeat else _next_epoch_dataset()
+        )
+        ds = epochs.flat_map(epoch_positions)
+        cardinality = tf.data.INFINITE_CARDINALITY if repeat else num
+        ds = ds.apply(tf.data.experimental.assert_cardinality(cardinality))
+    else:
+        ds = tf.data.Dataset.range(num)
+        if repeat:
+            ds = ds.repeat()
+    return ds.batch(batch_size, drop_remainder=drop_remainder)
+
+
+def tf_index_to_factors(indices):
+    """TensorFlow version of `index_to_factors`: `(N,)` -> `(N, 5)` int32.
+
+    Args:
+        indices: int tensor of grid indices, shape `(N,)`.
+
+    Returns:
+        int32 tensor of shape `(N, 5)`.
+
+    Example:
+
+    >>> tf_index_to_factors(tf.constant([737279])).numpy().tolist()
+    [[2, 5, 39, 31, 31]]
+    """
+    indices = tf.cast(indices, tf.int64)
+    factors = [
+        (indices // stride) % size
+        for stride, size in zip(DSPRITES_STRIDES, DSPRITES_FACTOR_SIZES)
+    ]
+    return tf.cast(tf.stack(factors, axis=-1), tf.int32)
+
+
+def _check_indices(indices):
+    indices = np.asarray(indices)
+    if indices.ndim != 1 or not np.issubdtype(indices.dtype, np.integer):
+        raise ValueError(
+            "Expected a 1-D integer array of dSprites grid indices. Received: "
+            f"shape={indices.shape}, dtype={indices.dtype}. Fix: use "
+            "`dsprites_split(...)`."
+        )
+    if indices.size == 0:
+        raise ValueError("Expected at least one index. Received: 0 indices.")
+    if indices.min() < 0 or indices.max() >= DSPRITES_NUM_IMAGES:
+        raise ValueError(
+            f"Expected grid indices in [0, {DSPRITES_NUM_IMAGES}). Received: "
+            f"min={indices.min()}, max={indices.max()}."
+        )
+    return indices.astype(np.int64)
+
+
+def render_indices(indices, dtype=np.uint8):
+    """Renders the images of grid indices with NumPy, chunk by chunk.
+
+    Args:
+        indices: 1-D int array of grid indices.
+        dtype: dtype of the returned images (uint8 keeps 1 byte a pixel).
+
+    Returns:
+        Array of shape `(N, 64, 64, 1)` with values in `{0, 1}`.
+
+    Example:
+
+    >>> render_indices([0, 1]).shape
+    (2, 64, 64, 1)
+    """
+    factors = index_to_factors(_check_indices(indices))
+    images = np.empty((len(factors), 64, 64, 1), dtype)
+    for start in range(0, len(factors), _RENDER_CHUNK):
+        stop = start + _RENDER_CHUNK
+        images[start:stop] = render_numpy(factors[start:stop])
+    return images
+
+
+def dsprites_dataset(
+    indices,
+    batch_size=128,
+    shuffle=True,
+    seed=0,
+    repeat=False,
+    cache=False,
+    drop_remainder=False,
+):
+    """Procedural dSprites as batched `(images, {task: labels})`.
+
+    Images are rendered per batch inside the tf.data graph; the full grid is
+    never materialized.
+
+    Args:
+        indices: 1-D int array of grid indices, e.g. from `dsprites_split`.
+        batch_size: images per batch.
+        shuffle: whether to reshuffle the indices every epoch.
+        seed: seed of the shuffle; the same seed gives the same batches.
+        repeat: whether to loop forever (then pass `steps_per_epoch`).
+        cache: if True, render the subset once with NumPy and keep it in
+            memory as uint8 (4 KiB an image) instead of rendering every
+            epoch; same images, same order.
+        drop_remainder: whether to drop the last, smaller batch.
+
+    Returns:
+        A `tf.data.Dataset` of `(images, labels)`: images float32
+        `(B, 64, 64, 1)` in `{0, 1}`; labels a dict mapping each name of
+        `DSPRITES_TASKS` to int32 `(B,)` class indices.
+
+    Example:
+
+    >>> ds = dsprites_dataset(np.arange(256), batch_size=32)
+    >>> images, labels = next(iter(ds))
+    >>> images.shape, sorted(labels)[0], labels["shape"].dtype
+    (TensorShape([32, 64, 64, 1]), 'orientation', tf.int32)
+    """
+    indices = _check_indices(indices)
+    if cache:
+        labels = index_to_factors(indices).astype(np.int32)
+        return array_dataset(
+            render_indices(indices),
+            dict(zip(DSPRITES_TASKS, labels.T)),
+            batch_size=batch_size,
+            shuffle=shuffle,
+            seed=seed,
+            repeat=repeat,
+            drop_remainder=drop_remainder,
+        )
+    table = tf.constant(indices)
+
+    def render_batch(positions):
+        factors = tf_index_to_factors(tf.gather(table, positions))
+        labels = dict(zip(DSPRITES_TASKS, tf.unstack(factors, axis=-1)))
+        return render_tf(factors), labels
+
+    ds = position_batches(
+        len(indices), batch_size, shuffle, seed, repeat, drop_remainder
+    )
+    ds = ds.map(render_batch, num_parallel_calls=tf.data.AUTOTUNE)
+    return ds.prefetch(tf.data.AUTOTUNE)
+
+
+def array_dataset(
+    images,
+    labels,
+    batch_size=128,
+    shuffle=True,
+    seed=0,
+    repeat=False,
+    pixel_scale=1.0,
+    drop_remainder=False,
+):
+    """Batched `(images, {task: labels})` from in-memory arrays.
+
+    The arrays are copied once into TensorFlow tensors that the pipeline
+    gathers batches from, so they briefly need twice their memory.
+
+    Args:
+        images: array `(N, H, W, C)`, usually uint8 to save memory.
+        labels: dict mapping task names to int arrays of shape `(N,)`.
+        batch_size: images per batch.
+        shuffle: whether to reshuffle every epoch.
+        seed: seed of the shuffle.
+        repeat: whether to loop forever.
+        pixel_scale: factor applied after casting images to float32 (1 for
+            binary images, 1/255 for 8-bit images).
+        drop_remainder: whether to drop the last, smaller batch.
+
+    Returns:
+        A `tf.data.Dataset` of float32 images and a dict of int32 labels.
+
+    Example:
+
+    >>> ds = array_dataset(np.zeros((4, 2, 2, 1), np.uint8),
+    ...                    {"t": np.arange(4)}, batch_size=2)
+    >>> [int(y["t"].shape[0]) for _, y in ds]
+    [2, 2]
+    """
+    images = np.asarray(images)
+    if images.ndim != 4:
+        raise ValueError(
+            "Expected images of shape (N, H, W, C). Received: "
+            f"shape={images.shape}."
+        )
+    if not isinstance(labels, dict) or not labels:
+        raise TypeError(
+            "Expected `labels` as a non-empty dict {task: int array}. "
+            f"Received: {type(labels).__name__}."
+        )
+    label_tensors = {}
+    for name, values in labels.items():
+        values = np.asarray(values)
+        if values.shape != (len(images),):
+            raise ValueError(
+                f"Expected labels[{name!r}] of shape ({len(images)},). "
+                f"Received: shape={values.shape}."
+            )
+        label_tensors[name] = tf.constant(values.astype(np.int32))
+    image_table = tf.convert_to_tensor(images)
+    scale = tf.constant(pixel_scale, tf.float32)
+
+    def gather_batch(positions):
+        batch = tf.cast(tf.gather(image_table, positions), tf.float32) * scale
+        return batch, {
+            name: tf.gather(values, positions)
+            for name, values in label_tensors.items()
+        }
+
+    ds = position_batches(
+        len(images), batch_size, shuffle, seed, repeat, drop_remainder
+    )
+    ds = ds.map(gather_batch, num_parallel_calls=tf.data.AUTOTUNE)
+    return ds.prefetch(tf.data.AUTOTUNE)
