@@ -1,0 +1,38 @@
+"""Disentanglement metrics and factor-level probes (numpy / scikit-learn).
+
+Standard metrics follow disentanglement_lib (Locatello et al., 2019) with
+samples-first arrays: codes `(N, D)` float, factors `(N, K)` int. See
+`docs/metrics_reference_check.md` for the comparison with the reference.
+"""
+
+from kfactor.metrics._discrete import discrete_mutual_info
+from kfactor.metrics.block_mi import BlockMutualInfo
+from kfactor.metrics.block_mi import block_mutual_info
+from kfactor.metrics.dci import dci
+from kfactor.metrics.mig import mig
+from kfactor.metrics.modularity import modularity_explicitness
+from kfactor.metrics.probes import LeakageResult
+from kfactor.metrics.probes import ProbeResult
+from kfactor.metrics.probes import leakage_matrix
+from kfactor.metrics.probes import linear_probe
+from kfactor.metrics.sampled import beta_vae_score
+from kfactor.metrics.sampled import factor_vae_score
+from kfactor.metrics.sampler import GroundTruthSampler
+from kfactor.metrics.sap import sap
+
+__all__ = [
+    "BlockMutualInfo",
+    "GroundTruthSampler",
+    "LeakageResult",
+    "ProbeResult",
+    "beta_vae_score",
+    "block_mutual_info",
+    "dci",
+    "discrete_mutual_info",
+    "factor_vae_score",
+    "leakage_matrix",
+    "linear_probe",
+    "mig",
+    "modularity_explicitness",
+    "sap",
+]
