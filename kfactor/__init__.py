@@ -10,7 +10,9 @@ from kfactor.backend import ensure_tensorflow_backend
 ensure_tensorflow_backend()
 
 # ruff: noqa: E402
+from kfactor import data
 from kfactor import losses
+from kfactor import metrics
 from kfactor import mi
 from kfactor.factorizer import Factorizer
 from kfactor.layers import CommonFactor
@@ -33,8 +35,10 @@ __all__ = [
     "TaskCode",
     "TaskFactor",
     "__version__",
+    "data",
     "imb_objective",
     "losses",
+    "metrics",
     "mi",
     "multitask_teacher",
     "simple_conv64",
