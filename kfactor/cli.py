@@ -24,6 +24,14 @@ flags.DEFINE_float("learning_rate", 1e-3, "demo: Adam learning rate.")
 flags.DEFINE_list(
     "widths", ["16", "16", "32", "32", "64", "64"], "demo: conv widths."
 )
+flags.DEFINE_integer("kd_epochs", 4, "demo: KD baseline epochs (0: none).")
+flags.DEFINE_integer(
+    "eval_train_examples", 10000, "demo: train codes the metrics fit on."
+)
+flags.DEFINE_integer(
+    "eval_test_examples", 5000, "demo: test codes the metrics score."
+)
+flags.DEFINE_bool("dci", False, "demo: also compute DCI (about a minute).")
 flags.DEFINE_integer("seed", 0, "demo: random seed.")
 flags.DEFINE_string("output_dir", "kfactor_runs/demo", "Where to write.")
 flags.DEFINE_integer("verbose", 1, "Keras verbosity (1: progress bars).")
@@ -40,6 +48,10 @@ def demo_command(args):
         factor_epochs=FLAGS.factor_epochs,
         learning_rate=FLAGS.learning_rate,
         widths=tuple(int(w) for w in FLAGS.widths),
+        kd_epochs=FLAGS.kd_epochs,
+        eval_train_examples=FLAGS.eval_train_examples,
+        eval_test_examples=FLAGS.eval_test_examples,
+        dci=FLAGS.dci,
         seed=FLAGS.seed,
         output_dir=FLAGS.output_dir,
         verbose=FLAGS.verbose,

@@ -14,17 +14,27 @@ import time
 import keras
 
 from kfactor import data as data_lib
+from kfactor import plots
+from kfactor.baseline import DistilledStudent
+from kfactor.codes import collect_codes
+from kfactor.codes import factorizer_readers
 from kfactor.evaluation import collect_predictions
 from kfactor.evaluation import task_accuracies
 from kfactor.factorizer import Factorizer
 from kfactor.models import NARROW_WIDTHS
 from kfactor.models import multitask_teacher
 from kfactor.models import simple_conv64
+from kfactor.report import disentanglement_report
+from kfactor.report import summary_rows
 from kfactor.teacher import compile_teacher
 
 logger = logging.getLogger(__name__)
 
 REPORT_FILE = "report.json"
+TEACHER_FILE = "teacher.keras"
+#: The KD student's widths are this much wider than the teacher's: about
+#: twice the parameters, the size of one factor network (common + task).
+KD_STUDENT_WIDTH_MULTIPLIER = 1.4
 
 
 @dataclasses.dataclass
@@ -39,6 +49,10 @@ class DemoConfig:
     learning_rate: float = 1e-3
     widths: tuple = NARROW_WIDTHS
     latent_dim: int = 10
+    kd_epochs: int = 4
+    eval_train_examples: int = 10000
+    eval_test_examples: int = 5000
+    dci: bool = False
     seed: int = 0
     output_dir: str = "kfactor_runs/demo"
     verbose: int = 1
@@ -50,7 +64,7 @@ class DemoConfig:
                     f"Expected {name} >= 1. Received: {name}="
                     f"{getattr(self, name)}"
                 )
-        for name in ("teacher_epochs", "factor_epochs"):
+        for name in ("teacher_epochs", "factor_epochs", "kd_epochs"):
             if getattr(self, name) < 0:
                 raise ValueError(
                     f"Expected {name} >= 0. Received: {name}="
@@ -72,11 +86,16 @@ def dsprites_splits(config):
     return train_ds, test_ds
 
 
-def build_teacher(config):
+def build_teacher(config, name="teacher", width_multiplier=1.0):
     encoder = simple_conv64(
-        config.latent_dim, widths=config.widths, name="teacher_encoder"
+        config.latent_dim,
+        widths=config.widths,
+        width_multiplier=width_multiplier,
+        name=f"{name}_encoder",
     )
-    return multitask_teacher(data_lib.DSPRITES_NUM_CLASSES, encoder=encoder)
+    return multitask_teacher(
+        data_lib.DSPRITES_NUM_CLASSES, encoder=encoder, name=name
+    )
 
 
 def build_factorizer(teacher, config, **options):
@@ -98,6 +117,43 @@ def _timed_fit(model, train_ds, epochs, config, **kwargs):
     seconds = time.perf_counter() - start
     images = epochs * config.num_train
     return seconds, images / seconds if seconds > 0 else 0.0
+
+
+def train_kd_student(teacher, train_ds, config):
+    """The KD baseline: a multi-task student of one factor network's size."""
+    student = build_teacher(
+        config, name="kd_student", width_multiplier=KD_STUDENT_WIDTH_MULTIPLIER
+    )
+    distilled = DistilledStudent(teacher, student)
+    distilled.compile(optimizer=keras.optimizers.Adam(config.learning_rate))
+    seconds, _ = _timed_fit(distilled, train_ds, config.kd_epochs, config)
+    return student, seconds
+
+
+def evaluate_accuracies(models, test_ds):
+    """`{model name: {task: test accuracy}}`."""
+    logits, labels = collect_predictions(models, test_ds)
+    return {name: task_accuracies(v, labels) for name, v in logits.items()}
+
+
+def evaluate_codes(factorizer, train_ds, test_ds, config):
+    """The disentanglement report of the factorizer's codes."""
+    readers = factorizer_readers(factorizer)
+    factor_names = data_lib.DSPRITES_TASKS
+    train = collect_codes(
+        readers, train_ds, factor_names, config.eval_train_examples
+    )
+    test = collect_codes(
+        readers, test_ds, factor_names, config.eval_test_examples
+    )
+    return disentanglement_report(
+        *train,
+        *test,
+        task_names=factorizer.task_names,
+        factor_names=factor_names,
+        dci=config.dci,
+        random_state=config.seed,
+    )
 
 
 def run_demo(config=None):
@@ -124,6 +180,7 @@ def run_demo(config=None):
     teacher_seconds, teacher_rate = _timed_fit(
         teacher, train_ds, config.teacher_epochs, config
     )
+    teacher.save(os.path.join(config.output_dir, TEACHER_FILE))
 
     logger.info("Factorizing (%d epochs).", config.factor_epochs)
     factorizer = build_factorizer(teacher, config)
@@ -136,26 +193,42 @@ def run_demo(config=None):
         validation_data=test_ds,
     )
 
-    logits, labels = collect_predictions(
-        {"teacher": teacher, "factors": factorizer}, test_ds
+    models = {"teacher": teacher, "factor networks": factorizer}
+    kd_seconds = None
+    if config.kd_epochs:
+        logger.info("Training the KD baseline (%d epochs).", config.kd_epochs)
+        models["KD student"], kd_seconds = train_kd_student(
+            teacher, train_ds, config
+        )
+    logger.info("Evaluating.")
+    accuracies = evaluate_accuracies(models, test_ds)
+    disentanglement = evaluate_codes(factorizer, train_ds, test_ds, config)
+    figures = plots.report_figures(
+        disentanglement, accuracies, config.output_dir, config.latent_dim
     )
-    teacher_acc = task_accuracies(logits["teacher"], labels)
-    factor_acc = task_accuracies(logits["factors"], labels)
     report = {
         "config": dataclasses.asdict(config),
         "num_train_images": config.num_train,
         "num_test_images": config.num_test,
         "tasks": {
             task: {
-                "teacher_accuracy": teacher_acc[task],
-                "factor_accuracy": factor_acc[task],
+                "teacher_accuracy": accuracies["teacher"][task],
+                "factor_accuracy": accuracies["factor networks"][task],
+                **(
+                    {"kd_student_accuracy": accuracies["KD student"][task]}
+                    if "KD student" in accuracies
+                    else {}
+                ),
             }
             for task in factorizer.task_names
         },
+        "disentanglement": disentanglement,
+        "figures": figures,
         "teacher_train_seconds": teacher_seconds,
         "teacher_train_images_per_second": teacher_rate,
         "factorization_seconds": factor_seconds,
         "factorization_images_per_second": factor_rate,
+        "kd_student_train_seconds": kd_seconds,
     }
     report["wall_seconds"] = time.perf_counter() - wall_start
     write_report(report, config.output_dir)
@@ -170,15 +243,25 @@ def write_report(report, output_dir):
 
 
 def format_table(report):
-    """The per-task accuracy table of a report, as Markdown."""
+    """The per-task accuracy table and headline scores, as Markdown."""
+    kd = all("kd_student_accuracy" in v for v in report["tasks"].values())
     lines = [
-        "| task | teacher | factor network | difference |",
-        "|---|---|---|---|",
+        "| task | teacher |"
+        + (" KD student |" if kd else "")
+        + " factor network | factor - teacher |",
+        "|---|---|" + ("---|" if kd else "") + "---|---|",
     ]
     for task, scores in report["tasks"].items():
         teacher, factor = scores["teacher_accuracy"], scores["factor_accuracy"]
+        kd_cell = f" {scores['kd_student_accuracy']:.4f} |" if kd else ""
         lines.append(
-            f"| {task} | {teacher:.4f} | {factor:.4f} | "
-            f"{factor - teacher:+.4f} |"
+            f"| {task} | {teacher:.4f} |{kd_cell} {factor:.4f} | "
+            f"{100 * (factor - teacher):+.2f} pts |"
         )
+    if "disentanglement" in report:
+        lines += ["", "| score | value |", "|---|---|"]
+        lines += [
+            f"| {name} | {value:.4f} |"
+            for name, value in summary_rows(report["disentanglement"])
+        ]
     return "\n".join(lines)

@@ -1,6 +1,7 @@
 """Accuracy of any `images -> {task: logits}` model on a labelled dataset."""
 
 import numpy as np
+import tensorflow as tf
 
 
 def collect_predictions(models, dataset):
@@ -14,13 +15,20 @@ def collect_predictions(models, dataset):
         `(logits, labels)`: `logits[name][task]` and `labels[task]` are NumPy
         arrays over the whole dataset.
     """
+    predict = {
+        name: tf.function(
+            lambda images, model=model: model(images, training=False),
+            reduce_retracing=True,
+        )
+        for name, model in models.items()
+    }
     logits = {name: {} for name in models}
     labels = {}
     for images, batch_labels in dataset:
         for task, values in batch_labels.items():
             labels.setdefault(task, []).append(np.asarray(values))
-        for name, model in models.items():
-            for task, values in model(images, training=False).items():
+        for name, run in predict.items():
+            for task, values in run(images).items():
                 logits[name].setdefault(task, []).append(np.asarray(values))
     join = lambda parts: {k: np.concatenate(v) for k, v in parts.items()}  # noqa: E731
     return {name: join(v) for name, v in logits.items()}, join(labels)

@@ -102,9 +102,7 @@ def position_batches(
             order = tf.argsort(keys, stable=True)
             return tf.data.Dataset.from_tensor_slices(tf.cast(order, tf.int64))
 
-        epochs = (
-            tf.data.Dataset.counter() if repeat else _next_epoch_dataset()
-        )
+        epochs = tf.data.Dataset.counter() if repeat else _next_epoch_dataset()
         ds = epochs.flat_map(epoch_positions)
         cardinality = tf.data.INFINITE_CARDINALITY if repeat else num
         ds = ds.apply(tf.data.experimental.assert_cardinality(cardinality))

@@ -1,0 +1,127 @@
+"""The knowledge-distillation baseline: one multi-task student, no factors.
+
+KF claims factor networks match a conventional KD student; this is that
+student, trained with the same CE and KD terms as the factorization
+(`kfactor.losses.TaskLoss` and `LogitsKD`/`SoftTargetKD`), so the two differ
+only by the factorization itself.
+
+(`keras.distillation.Distiller` would be the ecosystem's choice, but in
+Keras 3.15 it fails on dict outputs: its loss structure is a `TrackedDict`
+that `keras.tree` will not match with the labels' `dict`.)
+"""
+
+import keras
+from keras import ops
+
+from kfactor import losses as losses_lib
+from kfactor.features import probe_teacher
+
+
+@keras.saving.register_keras_serializable(package="kfactor")
+class DistilledStudent(keras.Model):
+    """Trains `student` on labels and on a frozen `teacher`'s logits.
+
+    Loss: `sum_task CE(student, labels) + kd.weight * kd(student, teacher)`.
+    Calling the model calls the student; `fit` logs `loss`, `cls_loss`,
+    `kd_loss` and `<task>_accuracy`.
+
+    Args:
+        teacher: Keras model images -> `{task: logits}` (frozen here).
+        student: Keras model images -> `{task: logits}` for the same tasks.
+        kd: a `kfactor.losses.LogitsKD` or `SoftTargetKD`; the reference
+            dSprites KD, `LogitsKD(0.1)`, by default.
+        label_smoothing: of the students' CE.
+
+    Example:
+
+    >>> teacher = multitask_teacher({"shape": 3},
+    ...     encoder=simple_conv64(widths=NARROW_WIDTHS))
+    >>> student = multitask_teacher({"shape": 3},
+    ...     encoder=simple_conv64(widths=NARROW_WIDTHS), name="student")
+    >>> DistilledStudent(teacher, student).compile()
+    """
+
+    def __init__(
+        self, teacher, student, kd=None, label_smoothing=0.0, **kwargs
+    ):
+        super().__init__(**kwargs)
+        shape = tuple(teacher.input_shape[1:])
+        teacher_tasks = probe_teacher(teacher, shape)
+        student_tasks = probe_teacher(student, shape)
+        if teacher_tasks != student_tasks:
+            raise ValueError(
+                "Expected the student to predict the teacher's tasks with "
+                f"the same classes. Received: teacher {teacher_tasks}, "
+                f"student {student_tasks}."
+            )
+        teacher.trainable = False
+        self.teacher = teacher
+        self.student = student
+        self.task_names = tuple(teacher_tasks)
+        self.kd = kd if kd is not None else losses_lib.LogitsKD(0.1)
+        self.label_smoothing = label_smoothing
+        self.cls = losses_lib.TaskLoss(1.0, label_smoothing=label_smoothing)
+        self.cls_tracker = keras.metrics.Mean(name="cls_loss")
+        self.kd_tracker = keras.metrics.Mean(name="kd_loss")
+        self.accuracy_trackers = {
+            t: keras.metrics.SparseCategoricalAccuracy(name=f"{t}_accuracy")
+            for t in self.task_names
+        }
+
+    def call(self, images, training=False):
+        return self.student(images, training=training)
+
+    def compile(self, optimizer=None, **kwargs):
+        """Like `keras.Model.compile`; `optimizer` defaults to Adam(1e-3)."""
+        super().compile(
+            optimizer=optimizer or keras.optimizers.Adam(1e-3), **kwargs
+        )
+
+    def compute_loss(
+        self, x=None, y=None, y_pred=None, sample_weight=None, training=True
+    ):
+        teacher_logits = self.teacher(x, training=False)
+        outputs = losses_lib.FactorOutputs(
+            teacher_logits={
+                t: ops.stop_gradient(teacher_logits[t]) for t in self.task_names
+            },
+            teacher_features=[],
+            common_features=[],
+            common_code=None,
+            task_codes={},
+            logits={t: y_pred[t] for t in self.task_names},
+            aux_logits={},
+        )
+        cls = self.cls.compute_loss(outputs, y)
+        kd = self.kd.weight * self.kd.compute_loss(outputs, y)
+        self.cls_tracker.update_state(cls)
+        self.kd_tracker.update_state(kd)
+        for task, tracker in self.accuracy_trackers.items():
+            tracker.update_state(y[task], y_pred[task])
+        return cls + kd
+
+    @property
+    def metrics(self):
+        return [
+            *super().metrics,
+            self.cls_tracker,
+            self.kd_tracker,
+            *self.accuracy_trackers.values(),
+        ]
+
+    def get_config(self):
+        serialize = keras.saving.serialize_keras_object
+        return {
+            **super().get_config(),
+            "teacher": serialize(self.teacher),
+            "student": serialize(self.student),
+            "kd": serialize(self.kd),
+            "label_smoothing": self.label_smoothing,
+        }
+
+    @classmethod
+    def from_config(cls, config):
+        config = dict(config)
+        for key in ("teacher", "student", "kd"):
+            config[key] = keras.saving.deserialize_keras_object(config[key])
+        return cls(**config)

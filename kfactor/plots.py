@@ -1,0 +1,147 @@
+"""PNG figures of a factorization report (matplotlib, no display needed)."""
+
+import os
+
+import matplotlib
+
+matplotlib.use("Agg")
+
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+
+ACCURACY_FIGURE = "accuracy.png"
+MI_FIGURE = "mi_heatmaps.png"
+LEAKAGE_FIGURE = "leakage.png"
+
+
+def accuracy_bars(accuracies, path):
+    """Grouped bars: per task, one bar per model (teacher, KD, factors).
+
+    Args:
+        accuracies: dict model name -> dict task -> accuracy.
+        path: PNG file to write.
+    """
+    models = list(accuracies)
+    tasks = list(next(iter(accuracies.values())))
+    width = 0.8 / len(models)
+    fig, ax = plt.subplots(
+        figsize=(1.6 * len(tasks) + 2, 3.6), layout="constrained"
+    )
+    for i, model in enumerate(models):
+        values = [accuracies[model][t] for t in tasks]
+        x = np.arange(len(tasks)) + (i - (len(models) - 1) / 2) * width
+        bars = ax.bar(x, values, width, label=model)
+        ax.bar_label(bars, fmt="%.2f", fontsize=7, padding=1)
+    ax.set_xticks(np.arange(len(tasks)), tasks)
+    ax.set_ylim(0, 1.08)
+    ax.set_ylabel("test accuracy")
+    ax.set_title("Per-task test accuracy")
+    ax.legend(loc="lower right", fontsize=8)
+    return _save(fig, path)
+
+
+def _heatmap(ax, matrix, rows, cols, title, vmax=None):
+    matrix = np.asarray(matrix, dtype=float)
+    image = ax.imshow(matrix, aspect="auto", cmap="viridis", vmin=0, vmax=vmax)
+    ax.set_xticks(np.arange(len(cols)), cols, rotation=30, ha="right")
+    ax.set_yticks(
+        np.arange(len(rows)), rows, fontsize=6 if len(rows) > 20 else 8
+    )
+    ax.set_title(title, fontsize=10)
+    return image
+
+
+def mi_heatmaps(mi_per_dim, factor_names, task_names, code_dims, path):
+    """Per-dimension MI (nats) with each factor: teacher vs task codes.
+
+    Args:
+        mi_per_dim: dict with `"teacher"` `(D_t, K)` and `"task_codes"`
+            `(sum D, K)` matrices.
+        factor_names: column names.
+        task_names: task blocks in the order of the concatenated codes.
+        code_dims: dims per task block.
+        path: PNG file to write.
+    """
+    teacher = np.asarray(mi_per_dim["teacher"])
+    tasks = np.asarray(mi_per_dim["task_codes"])
+    vmax = max(teacher.max(), tasks.max(), 1e-6)
+    fig, axes = plt.subplots(1, 2, figsize=(10, 6), layout="constrained")
+    _heatmap(
+        axes[0],
+        teacher,
+        [f"z{d}" for d in range(len(teacher))],
+        factor_names,
+        "teacher latent",
+        vmax,
+    )
+    rows = [f"{t}:{d}" for t in task_names for d in range(code_dims)]
+    image = _heatmap(
+        axes[1], tasks, rows, factor_names, "task codes (concatenated)", vmax
+    )
+    fig.colorbar(image, ax=axes, label="I(z_d; factor) [nats]", shrink=0.8)
+    return _save(fig, path)
+
+
+def leakage_heatmap(leakage, path):
+    """Probe accuracy above chance of each task code (rows) on each factor."""
+    matrix = np.asarray(leakage["matrix"]) - np.asarray(leakage["chance"])
+    fig, ax = plt.subplots(figsize=(6, 4.5), layout="constrained")
+    image = _heatmap(
+        ax,
+        np.clip(matrix, 0, None),
+        leakage["block_names"],
+        leakage["factor_names"],
+        "Leakage: probe accuracy above chance",
+        1.0,
+    )
+    for (r, c), value in np.ndenumerate(matrix):
+        ax.text(
+            c,
+            r,
+            f"{value:.2f}",
+            ha="center",
+            va="center",
+            fontsize=8,
+            color="white" if value < 0.5 else "black",
+        )
+    ax.set_ylabel("task code")
+    ax.set_xlabel("factor")
+    fig.colorbar(image, ax=ax)
+    return _save(fig, path)
+
+
+def _save(fig, path):
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
+def report_figures(report, accuracies, output_dir, code_dims):
+    """Writes the three figures of a disentanglement report.
+
+    Args:
+        report: from `kfactor.report.disentanglement_report`.
+        accuracies: dict model name -> dict task -> accuracy.
+        output_dir: where the PNG files go.
+        code_dims: dims of each task code.
+
+    Returns:
+        dict figure name -> path.
+    """
+    return {
+        "accuracy": accuracy_bars(
+            accuracies, os.path.join(output_dir, ACCURACY_FIGURE)
+        ),
+        "mi_heatmaps": mi_heatmaps(
+            report["mi_per_dim"],
+            report["factor_names"],
+            report["task_names"],
+            code_dims,
+            os.path.join(output_dir, MI_FIGURE),
+        ),
+        "leakage": leakage_heatmap(
+            report["leakage"],
+            os.path.join(output_dir, LEAKAGE_FIGURE),
+        ),
+    }

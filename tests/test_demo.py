@@ -1,0 +1,82 @@
+"""`kfactor demo` end to end on a tiny configuration, through the CLI."""
+
+import json
+import os
+
+import pytest
+from absl import flags
+from absl.testing import flagsaver
+
+from kfactor import cli
+from kfactor import demo
+
+
+@pytest.fixture(scope="module")
+def demo_run(tmp_path_factory):
+    out = tmp_path_factory.mktemp("demo")
+    flags.FLAGS(["kfactor"])  # parse defaults once
+    with flagsaver.flagsaver(
+        num_train=384,
+        num_test=256,
+        batch_size=64,
+        teacher_epochs=2,
+        factor_epochs=1,
+        kd_epochs=1,
+        widths=["8", "8", "8", "8", "8", "8"],
+        output_dir=str(out),
+        verbose=0,
+        eval_train_examples=384,
+        eval_test_examples=256,
+    ):
+        cli.run(["kfactor", "demo"])
+    return out
+
+
+def test_demo_writes_the_report_with_every_promised_field(demo_run, capsys):
+    with open(os.path.join(demo_run, demo.REPORT_FILE)) as f:
+        report = json.load(f)
+    assert report["num_train_images"] == 384
+    assert report["num_test_images"] == 256
+    assert report["wall_seconds"] > 0
+    assert report["factorization_images_per_second"] > 0
+    tasks = report["tasks"]
+    assert sorted(tasks) == sorted(demo.data_lib.DSPRITES_TASKS)
+    for scores in tasks.values():
+        for key in (
+            "teacher_accuracy",
+            "factor_accuracy",
+            "kd_student_accuracy",
+        ):
+            assert 0.0 <= scores[key] <= 1.0
+    scores = report["disentanglement"]["metrics"]
+    for representation in ("teacher", "task_codes"):
+        assert {"mig", "sap", "modularity"} <= set(scores[representation])
+    leakage = report["disentanglement"]["leakage"]
+    assert len(leakage["matrix"]) == 5 and len(leakage["matrix"][0]) == 5
+
+
+def test_demo_draws_the_figures_and_saves_the_teacher(demo_run):
+    for name in (
+        "accuracy.png",
+        "mi_heatmaps.png",
+        "leakage.png",
+        demo.TEACHER_FILE,
+    ):
+        path = os.path.join(demo_run, name)
+        assert os.path.getsize(path) > 1000, name
+
+
+def test_cli_refuses_unknown_commands_with_the_list():
+    from absl import app
+
+    with pytest.raises(app.UsageError, match="demo"):
+        cli.run(["kfactor", "train"])
+    with pytest.raises(app.UsageError, match="flags"):
+        cli.run(["kfactor", "demo", "extra"])
+
+
+def test_demo_config_rejects_nonsense():
+    with pytest.raises(ValueError, match="num_train"):
+        demo.DemoConfig(num_train=0)
+    with pytest.raises(ValueError, match="factor_epochs"):
+        demo.DemoConfig(factor_epochs=-1)
