@@ -43,7 +43,8 @@ class ProjectionMLP(keras.layers.Layer):
     """Projects teacher features to the common factor's width for InfoMax.
 
     `Dense -> BatchNormalization -> ReLU -> Dense`, the reference's `feat_fcs`
-    (BatchNorm with PyTorch's momentum 0.1 and epsilon 1e-5).
+    (BatchNorm with PyTorch's momentum 0.1 and epsilon 1e-5, synchronized
+    across replicas).
 
     Args:
         units: output width (the common feature's width).
@@ -60,8 +61,10 @@ class ProjectionMLP(keras.layers.Layer):
         _check_positive_int(units, "units")
         self.units = units
         self.hidden = keras.layers.Dense(units, name="hidden")
+        # Synchronized: under tf.distribute the batch statistics are those
+        # of the global batch, as on one device.
         self.norm = keras.layers.BatchNormalization(
-            momentum=0.9, epsilon=1e-5, name="norm"
+            momentum=0.9, epsilon=1e-5, synchronized=True, name="norm"
         )
         self.out = keras.layers.Dense(units, name="out")
 

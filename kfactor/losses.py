@@ -15,6 +15,7 @@ configuration's weights (method reference section 2.2).
 import collections
 
 import keras
+import tensorflow as tf
 import tensorflow_probability as tfp
 from keras import ops
 
@@ -49,6 +50,20 @@ Fields: `teacher_logits` and `logits`/`aux_logits` are dicts task -> logits
 def _float32(x):
     """Losses, KL and MI bounds run in float32 under mixed precision."""
     return ops.cast(x, "float32")
+
+
+def gather_replicas(x):
+    """Concatenates `x` over the batch axis of every replica (global batch).
+
+    Batch-level terms (contrastive InfoMax, batch moments) must see the
+    global batch to equal their single-device value. Outside a replica
+    context, or with one replica, `x` comes back unchanged. The gather is
+    differentiable: each replica's gradient reaches its own slice.
+    """
+    context = tf.distribute.get_replica_context()
+    if context is None or context.num_replicas_in_sync == 1:
+        return x
+    return context.all_gather(x, axis=0)
 
 
 class FactorLoss:
@@ -128,7 +143,9 @@ class InfoMaxLoss(FactorLoss):
         bounds = [
             self.bound(
                 mi.cosine_scores(
-                    _float32(teacher), _float32(common), self.temperature
+                    gather_replicas(_float32(teacher)),
+                    gather_replicas(_float32(common)),
+                    self.temperature,
                 )
             )
             for teacher, common in zip(
@@ -161,8 +178,9 @@ def batch_moment_kl(codes):
     """KL(N(batch mean, batch variance) || N(0, 1)), averaged over dims.
 
     The bottleneck the reference code runs for CIFAR/ImageNet: moments over
-    the batch, unbiased variance (as `torch.var`).
+    the (global) batch, unbiased variance (as `torch.var`).
     """
+    codes = gather_replicas(codes)
     batch = ops.cast(ops.shape(codes)[0], codes.dtype)
     mean = ops.mean(codes, axis=0)
     variance = ops.var(codes, axis=0) * batch / (batch - 1.0)
