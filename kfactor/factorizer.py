@@ -371,6 +371,17 @@ class Factorizer(keras.Model):
         logits = self.task_factors[task]((images, common_code))
         return keras.Model(images, logits, name=f"factor_network_{task}")
 
+    def save_factors(self, directory, overwrite=False, test_accuracy=None):
+        """Saves each factor as a SavedModel + manifest under `directory`.
+
+        See `kfactor.artifacts.save_factors`; returns name -> directory.
+        """
+        from kfactor import artifacts
+
+        return artifacts.save_factors(
+            self, directory, overwrite=overwrite, test_accuracy=test_accuracy
+        )
+
     # === Config ===
 
     def get_config(self):

@@ -1,0 +1,275 @@
+"""The on-disk factor format: file names, the manifest schema, fingerprints.
+
+A factor directory holds a SavedModel and a JSON manifest:
+
+```none
+<factor>/
+  kfactor.json       # the manifest (MANIFEST_KEYS), validated on load
+  saved_model/       # tf.saved_model: endpoint `serve` (and `encode`)
+```
+
+The common factor's `serve` maps images to `z_common`; a task factor's `serve`
+maps `(images, z_common)` to the task's logits. `docs/FACTORS.md` documents
+every manifest key.
+"""
+
+import datetime
+import hashlib
+import json
+import os
+import re
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from kfactor.version import __version__
+
+MANIFEST_FILE = "kfactor.json"
+SAVED_MODEL_DIR = "saved_model"
+FORMAT_VERSION = 1
+COMMON = "common"
+TASK = "task"
+ROLES = (COMMON, TASK)
+#: Images in [0, 1], channels last: kfactor's encoders rescale them
+#: themselves (`kfactor.simple_conv64`), so no other preprocessing.
+DEFAULT_VALUE_RANGE = (0.0, 1.0)
+DEFAULT_PREPROCESSING = (
+    "float images in value_range, channels last; the factor applies its "
+    "own normalisation"
+)
+_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+_INT = (int, np.integer)
+
+# key -> (accepted types, whether None is allowed). The top level is closed:
+# an unknown key is an error; free-form metadata goes under `extra`.
+MANIFEST_KEYS = {
+    "format_version": (_INT, False),
+    "role": (str, False),
+    "name": (str, False),
+    "task": (str, True),
+    "num_classes": (_INT, True),
+    "code_dim": (_INT, False),
+    "input_spec": (dict, False),
+    "weights_fingerprint": (str, False),
+    "common_fingerprint": (str, False),
+    "teacher": (dict, False),
+    "objective": (list, False),
+    "test_accuracy": ((float, int), True),
+    "created": (str, False),
+    "versions": (dict, False),
+}
+OPTIONAL_KEYS = {"extra": (dict, False)}
+INPUT_SPEC_KEYS = ("shape", "dtype", "value_range", "preprocessing")
+TEACHER_KEYS = ("name", "weights_fingerprint")
+
+
+class FactorFormatError(ValueError):
+    """A factor directory or manifest that kfactor cannot use."""
+
+
+def check_name(name, what="factor name"):
+    """Raises unless `name` is an identifier (a directory and signature key).
+
+    Example:
+
+    >>> check_name("pos_x")
+    'pos_x'
+    """
+    if not isinstance(name, str) or not _NAME.match(name) or name == COMMON:
+        raise ValueError(
+            f"Expected the {what} to be an identifier (letters, digits, _) "
+            f"other than {COMMON!r}. Received: {name!r}. Fix: rename the "
+            "task (it names a directory and a serving signature)."
+        )
+    return name
+
+
+def variable_digest(variable):
+    """sha256 of one variable's dtype, shape and raw bytes (hex)."""
+    value = np.ascontiguousarray(keras.ops.convert_to_numpy(variable))
+    digest = hashlib.sha256()
+    digest.update(f"{value.dtype.str}|{value.shape}|".encode())
+    digest.update(value.tobytes())
+    return digest.hexdigest()
+
+
+def weights_fingerprint(variables):
+    """A fingerprint of a set of variables, independent of order and names.
+
+    sha256 over the sorted per-variable digests (`variable_digest`), so the
+    in-memory layer and its reloaded SavedModel give the same value.
+
+    Args:
+        variables: Keras or TensorFlow variables (or arrays).
+
+    Returns:
+        `"sha256:<hex>"`.
+
+    Example:
+
+    >>> weights_fingerprint([np.zeros(2, "float32")])[:7]
+    'sha256:'
+    """
+    digests = sorted(variable_digest(v) for v in variables)
+    joined = hashlib.sha256("\n".join(digests).encode()).hexdigest()
+    return f"sha256:{joined}"
+
+
+def input_spec(image_shape, value_range=DEFAULT_VALUE_RANGE):
+    """The manifest's `input_spec` of float32 images shaped `image_shape`."""
+    low, high = (float(v) for v in value_range)
+    if not low < high:
+        raise ValueError(
+            "Expected value_range=(low, high) with low < high. "
+            f"Received: value_range={value_range!r}"
+        )
+    return {
+        "shape": [int(d) for d in image_shape],
+        "dtype": "float32",
+        "value_range": [low, high],
+        "preprocessing": DEFAULT_PREPROCESSING,
+    }
+
+
+def probe_images(spec, num=8, seed=0):
+    """A seeded batch of uniform images in the spec's value range (NumPy)."""
+    low, high = spec["value_range"]
+    rng = np.random.default_rng(seed)
+    shape = (num, *spec["shape"])
+    return rng.uniform(low, high, shape).astype(spec["dtype"])
+
+
+def tensor_spec(spec, name="images"):
+    """The `tf.TensorSpec` (any batch size) of images of `spec`."""
+    return tf.TensorSpec((None, *spec["shape"]), spec["dtype"], name=name)
+
+
+def versions():
+    """The versions recorded in a manifest."""
+    return {
+        "kfactor": __version__,
+        "tensorflow": tf.__version__,
+        "keras": keras.__version__,
+    }
+
+
+def utc_now():
+    return datetime.datetime.now(datetime.timezone.utc).isoformat(
+        timespec="seconds"
+    )
+
+
+def write_manifest(manifest, directory):
+    """Validates `manifest` and writes it as `directory/kfactor.json`."""
+    path = os.path.join(directory, MANIFEST_FILE)
+    validate_manifest(manifest, path)
+    with open(path, "w") as f:
+        json.dump(manifest, f, indent=2, sort_keys=True)
+        f.write("\n")
+    return path
+
+
+def read_manifest(directory):
+    """Reads and validates the manifest of the factor in `directory`.
+
+    Raises:
+        FactorFormatError: the manifest is missing, not JSON, or invalid.
+    """
+    path = os.path.join(directory, MANIFEST_FILE)
+    if not os.path.isfile(path):
+        raise FactorFormatError(
+            f"Expected a factor manifest at {path}. Received: no such file. "
+            "Fix: point at a directory written by Factorizer.save_factors "
+            "(it holds kfactor.json and saved_model/)."
+        )
+    try:
+        with open(path) as f:
+            manifest = json.load(f)
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
+        raise FactorFormatError(
+            f"Expected {path} to be a JSON manifest. Received: unreadable "
+            f"({err}). Fix: re-save the factor with save_factors."
+        ) from err
+    validate_manifest(manifest, path)
+    return manifest
+
+
+def _fail(path, expected, received, fix):
+    raise FactorFormatError(
+        f"Invalid factor manifest {path}: expected {expected}. "
+        f"Received: {received}. Fix: {fix}"
+    )
+
+
+def _check_keys(path, mapping, required, optional=(), where="the manifest"):
+    missing = [k for k in required if k not in mapping]
+    if missing:
+        _fail(
+            path,
+            f"every key of {where}: {sorted(required)}",
+            f"missing {missing}",
+            "re-save the factor with save_factors (manifests are not "
+            "edited by hand).",
+        )
+    unknown = sorted(set(mapping) - set(required) - set(optional))
+    if unknown:
+        _fail(
+            path,
+            f"only the keys {sorted(required)} in {where}",
+            f"unknown keys {unknown}",
+            "put custom metadata under the top-level 'extra' dict.",
+        )
+
+
+def validate_manifest(manifest, path="<manifest>"):
+    """Raises `FactorFormatError` naming the first problem of `manifest`.
+
+    Args:
+        manifest: the parsed JSON.
+        path: where it came from, for the error message.
+
+    Returns:
+        `manifest`, unchanged.
+    """
+    if not isinstance(manifest, dict):
+        _fail(path, "a JSON object", type(manifest).__name__, "re-save it.")
+    version = manifest.get("format_version")
+    if isinstance(version, _INT) and version > FORMAT_VERSION:
+        _fail(
+            path,
+            f"format_version <= {FORMAT_VERSION} (kfactor {__version__})",
+            f"format_version={version}, written by a newer kfactor",
+            "upgrade kfactor: pip install -U kfactor.",
+        )
+    _check_keys(path, manifest, MANIFEST_KEYS, OPTIONAL_KEYS)
+    for key, (types, nullable) in {**MANIFEST_KEYS, **OPTIONAL_KEYS}.items():
+        value = manifest.get(key)
+        if key not in manifest or (value is None and nullable):
+            continue
+        if not isinstance(value, types) or isinstance(value, bool):
+            _fail(path, f"{key} of type {types}", repr(value), "re-save it.")
+    if manifest["format_version"] < 1:
+        _fail(
+            path,
+            "format_version >= 1",
+            manifest["format_version"],
+            "re-save the factor with save_factors.",
+        )
+    role = manifest["role"]
+    if role not in ROLES:
+        _fail(path, f"role in {ROLES}", repr(role), "re-save the factor.")
+    is_task = role == TASK
+    if is_task != (manifest["task"] is not None) or is_task != (
+        manifest["num_classes"] is not None
+    ):
+        _fail(
+            path,
+            "task and num_classes set exactly for role 'task'",
+            f"role={role!r}, task={manifest['task']!r}, "
+            f"num_classes={manifest['num_classes']!r}",
+            "re-save the factor.",
+        )
+    _check_keys(path, manifest["input_spec"], INPUT_SPEC_KEYS, (), "input_spec")
+    _check_keys(path, manifest["teacher"], TEACHER_KEYS, (), "teacher")
+    return manifest
