@@ -14,6 +14,8 @@ from kfactor import data
 from kfactor import losses
 from kfactor import metrics
 from kfactor import mi
+from kfactor.assembly import assemble
+from kfactor.export import export_for_serving
 from kfactor.factorizer import Factorizer
 from kfactor.layers import CommonFactor
 from kfactor.layers import ProjectionMLP
@@ -24,6 +26,9 @@ from kfactor.models import FULL_WIDTHS
 from kfactor.models import NARROW_WIDTHS
 from kfactor.models import multitask_teacher
 from kfactor.models import simple_conv64
+from kfactor.plugins import load_factors
+from kfactor.publish import publish_factors
+from kfactor.saved_factor import SavedFactor
 from kfactor.version import __version__
 
 __all__ = [
@@ -32,14 +37,19 @@ __all__ = [
     "CommonFactor",
     "Factorizer",
     "ProjectionMLP",
+    "SavedFactor",
     "TaskCode",
     "TaskFactor",
     "__version__",
+    "assemble",
     "data",
+    "export_for_serving",
     "imb_objective",
+    "load_factors",
     "losses",
     "metrics",
     "mi",
     "multitask_teacher",
+    "publish_factors",
     "simple_conv64",
 ]

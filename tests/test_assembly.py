@@ -1,0 +1,151 @@
+"""Assembly: exactness, one common pass, refusals, adding a factor later."""
+
+import json
+import os
+
+import keras
+import numpy as np
+import pytest
+
+import kfactor
+from kfactor import artifacts
+from kfactor import assembly
+from kfactor import manifest as manifest_lib
+from tests import factor_fixtures as ff
+from tests import helpers
+
+
+@pytest.fixture(scope="module")
+def factors():
+    return kfactor.load_factors(ff.saved_factors())
+
+
+def test_assembled_outputs_equal_the_standalone_factor_networks(factors):
+    factorizer, images = ff.factorizer(), ff.probe()
+    model = kfactor.assemble(factors)
+    assert sorted(model.output) == ["col", "row"]
+    logits = model(images)
+    for task in ("row", "col"):
+        standalone = factorizer.factor_network(task)(images)
+        assert np.max(np.abs(logits[task] - standalone)) <= 1e-5
+    differences = assembly.check_assembly(model, factors, images)
+    assert set(differences) == {"row", "col"}
+    assert max(differences.values()) <= assembly.TOLERANCE
+
+
+def test_any_subset_assembles(factors):
+    images = ff.probe()
+    both = kfactor.assemble(factors)(images)
+    row_only = kfactor.assemble(factors, tasks="row")
+    assert list(row_only.output) == ["row"]
+    np.testing.assert_array_equal(row_only(images)["row"], both["row"])
+
+
+def test_common_factor_is_held_once_and_run_once_per_call(factors):
+    model = kfactor.assemble(factors, verify=False)
+    common = factors["common"]
+    ids = [id(w.value) for w in model.weights]
+    assert len(ids) == len(set(ids))
+    expected = sum(f.count_params() for f in factors.values())
+    assert model.count_params() == expected
+    calls = []
+    original = common.call
+
+    def counting_call(*args, **kwargs):
+        calls.append(1)
+        return original(*args, **kwargs)
+
+    common.call = counting_call
+    try:
+        model(ff.probe())
+    finally:
+        del common.call
+    assert len(calls) == 1
+
+
+def test_a_factorizer_assembles_without_its_training_only_parts():
+    factorizer, images = ff.factorizer(), ff.probe()
+    model = kfactor.assemble(factorizer)
+    paths = " ".join(w.path for w in model.weights)
+    assert "aux_head" not in paths and "teacher" not in paths
+    expected = factorizer.predict(images, verbose=0)
+    for task, logits in model(images).items():
+        assert np.max(np.abs(logits - expected[task])) <= 1e-5
+
+
+def test_unknown_tasks_and_empty_factors_are_refused(factors):
+    with pytest.raises(ValueError, match=r"unknown: \['nope'\]"):
+        kfactor.assemble(factors, tasks=["row", "nope"])
+    with pytest.raises(TypeError, match="non-empty"):
+        kfactor.assemble({})
+    with pytest.raises(TypeError, match="SavedFactor"):
+        kfactor.assemble({"row": "saved_factors/row"})
+    no_common = {k: v for k, v in factors.items() if k != "common"}
+    with pytest.raises(ValueError, match="exactly one common factor"):
+        kfactor.assemble(no_common)
+
+
+def test_factors_of_another_common_factor_are_refused(factors):
+    other = kfactor.load_factors(ff.other_saved_factors())
+    mixed = [factors["common"], factors["row"], other["col"]]
+    with pytest.raises(ValueError, match="common_fingerprint.*Fix: load"):
+        kfactor.assemble(mixed)
+    with pytest.raises(ValueError, match="exactly one common factor"):
+        kfactor.assemble([factors["common"], other["common"], other["col"]])
+
+
+def test_another_input_spec_or_format_version_is_refused(
+    factors, tmp_path, monkeypatch
+):
+    directory = str(tmp_path / "f")
+    artifacts.save_factors(ff.factorizer(), directory, value_range=(-1.0, 1.0))
+    shifted = kfactor.load_factors(directory)
+    with pytest.raises(ValueError, match="input_spec.*same images"):
+        kfactor.assemble([factors["common"], shifted["row"]])
+
+    monkeypatch.setattr(manifest_lib, "FORMAT_VERSION", 2)
+    path = os.path.join(directory, "col", manifest_lib.MANIFEST_FILE)
+    with open(path) as f:
+        manifest = json.load(f)
+    manifest["format_version"] = 2
+    with open(path, "w") as f:
+        json.dump(manifest, f)
+    newer = kfactor.SavedFactor(os.path.join(directory, "col"))
+    with pytest.raises(ValueError, match="format_version"):
+        kfactor.assemble([factors["common"], newer])
+
+
+def test_a_factor_added_later_leaves_the_old_tasks_bit_for_bit(tmp_path):
+    """Train `col` against the saved, frozen common factor; add it to `row`."""
+    old_dir = ff.saved_factors()
+    old_sources = [
+        os.path.join(old_dir, "common"),
+        os.path.join(old_dir, "row"),
+    ]
+    old = kfactor.load_factors(*old_sources)
+    images = ff.probe()
+    before = np.asarray(kfactor.assemble(old)(images)["row"])
+    common_before = [np.array(w) for w in old["common"].weights]
+
+    teacher = ff.factorizer().teacher
+    new = kfactor.Factorizer(
+        teacher,
+        common=old["common"],
+        tasks={"col": helpers.tiny_encoder(None, name="col_encoder_v2")},
+    )
+    new.compile(optimizer=keras.optimizers.Adam(3e-3))
+    new.fit(helpers.blob_dataset(64), epochs=1, verbose=0)
+    for saved, now in zip(common_before, old["common"].weights):
+        np.testing.assert_array_equal(saved, now)
+    new_dir = str(tmp_path / "col_factor")
+    new.save_factors(new_dir)
+    with open(os.path.join(new_dir, "col", manifest_lib.MANIFEST_FILE)) as f:
+        manifest = json.load(f)
+    assert manifest["common_fingerprint"] == old["common"].weights_fingerprint
+    assert manifest["teacher"] == old["row"].manifest["teacher"]
+
+    combined = kfactor.load_factors(*old_sources, new_dir)
+    assert sorted(combined) == ["col", "common", "row"]
+    logits = kfactor.assemble(combined)(images)
+    np.testing.assert_array_equal(logits["row"], before)
+    np.testing.assert_array_equal(logits["col"], new(images)["col"])
