@@ -149,3 +149,25 @@ def test_a_factor_added_later_leaves_the_old_tasks_bit_for_bit(tmp_path):
     logits = kfactor.assemble(combined)(images)
     np.testing.assert_array_equal(logits["row"], before)
     np.testing.assert_array_equal(logits["col"], new(images)["col"])
+
+
+def test_deterministic_task_codes_save_and_assemble_exactly(tmp_path):
+    factorizer = kfactor.Factorizer(
+        ff.factorizer().teacher,
+        common=helpers.tiny_encoder(name="common_encoder"),
+        tasks={
+            "row": kfactor.TaskFactor(
+                helpers.tiny_encoder(None, name="row_encoder"),
+                variational=False,
+            )
+        },
+    )
+    directory = str(tmp_path / "f")
+    factorizer.save_factors(directory)
+    factors = kfactor.load_factors(directory)
+    images = ff.probe()
+    logits = kfactor.assemble(factors)(images)["row"]
+    expected = factorizer.factor_network("row")(images)
+    assert np.max(np.abs(logits - expected)) <= 1e-5
+    code = factorizer.task_factors["row"].encode(images).mean
+    np.testing.assert_array_equal(factors["row"].encode(images), code)
