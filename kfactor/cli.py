@@ -1,7 +1,10 @@
 """The `kfactor` command line: `kfactor <command> [--flags]`.
 
 Commands (each a few lines over the public API):
-  demo   procedural dSprites -> teacher -> factor networks -> report.json
+  demo      procedural dSprites -> teacher -> factor networks -> report.json
+  list      [SOURCES] table of the factors found (default: discovered ones)
+  assemble  [SOURCES] --tasks=a,b --out=DIR: assemble, verify, save
+  export    [SOURCES] --out=DIR: TF Serving SavedModel in DIR/<version>/
 """
 
 import os
@@ -35,6 +38,13 @@ flags.DEFINE_bool("dci", False, "demo: also compute DCI (about a minute).")
 flags.DEFINE_integer("seed", 0, "demo: random seed.")
 flags.DEFINE_string("output_dir", "kfactor_runs/demo", "Where to write.")
 flags.DEFINE_integer("verbose", 1, "Keras verbosity (1: progress bars).")
+flags.DEFINE_list(
+    "factors", [], "list/assemble/export: factor directories or folders."
+)
+flags.DEFINE_list("tasks", None, "assemble/export: tasks (default: all).")
+flags.DEFINE_string("out", None, "assemble/export: output directory.")
+flags.DEFINE_bool("overwrite", False, "assemble/export: replace --out.")
+flags.DEFINE_integer("model_version", 1, "export: TF Serving version dir.")
 
 
 def demo_command(args):
@@ -66,7 +76,72 @@ def demo_command(args):
     print(f"Report: {os.path.join(config.output_dir, demo.REPORT_FILE)}")
 
 
-COMMANDS = {"demo": demo_command}
+def _factor_errors(command):
+    """Bad input to a factor command: one clear line, no traceback."""
+
+    def wrapped(args):
+        try:
+            command(args)
+        except (ValueError, OSError) as err:
+            raise app.UsageError(f"{type(err).__name__}: {err}") from err
+
+    return wrapped
+
+
+def _load(args):
+    import kfactor
+
+    return kfactor.load_factors(*args, *FLAGS.factors)
+
+
+def _out():
+    if not FLAGS.out:
+        raise ValueError("Expected --out=DIR. Received: none.")
+    return FLAGS.out
+
+
+@_factor_errors
+def list_command(args):
+    from kfactor.plugins import factor_table
+
+    print(factor_table(_load(args)))
+
+
+@_factor_errors
+def assemble_command(args):
+    import kfactor
+    from kfactor.assembly import check_assembly
+
+    factors = _load(args)
+    model = kfactor.assemble(factors, tasks=FLAGS.tasks)
+    for task, diff in check_assembly(model, factors).items():
+        print(f"{task}: max |assembled - standalone| = {diff:.3g}")
+    summary = kfactor.export_for_serving(model, _out(), FLAGS.overwrite)
+    print(f"Assembled {summary['tasks']} -> {summary['directory']}")
+
+
+@_factor_errors
+def export_command(args):
+    import kfactor
+    from kfactor.export import check_export
+
+    model = kfactor.assemble(_load(args), tasks=FLAGS.tasks)
+    directory = os.path.join(_out(), str(FLAGS.model_version))
+    summary = kfactor.export_for_serving(model, directory, FLAGS.overwrite)
+    for name, outputs in summary["signatures"].items():
+        print(f"signature {name}: images -> {', '.join(outputs)}")
+    print(f"max |reloaded - in memory| = {check_export(directory, model):.3g}")
+    print(f"{summary['num_parameters']} parameters -> {directory}")
+
+
+COMMANDS = {
+    "demo": demo_command,
+    "list": list_command,
+    "assemble": assemble_command,
+    "export": export_command,
+}
+#: Commands that take factor sources as positional arguments.
+TAKES_SOURCES = ("list", "assemble", "export")
 
 
 def run(argv):
@@ -76,7 +151,7 @@ def run(argv):
             f"Received: {' '.join(argv[1:]) or 'nothing'}. "
             "See `kfactor --helpfull`."
         )
-    if len(argv) > 2:
+    if len(argv) > 2 and argv[1] not in TAKES_SOURCES:
         raise app.UsageError(
             f"Unexpected arguments {argv[2:]}: options are flags, e.g. "
             "--num_train=1000."
