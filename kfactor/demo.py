@@ -21,9 +21,11 @@ from kfactor.codes import factorizer_readers
 from kfactor.evaluation import collect_predictions
 from kfactor.evaluation import task_accuracies
 from kfactor.factorizer import Factorizer
+from kfactor.layers import TaskFactor
 from kfactor.models import NARROW_WIDTHS
 from kfactor.models import multitask_teacher
 from kfactor.models import simple_conv64
+from kfactor.publish import publish_factors
 from kfactor.report import disentanglement_report
 from kfactor.report import summary_rows
 from kfactor.teacher import compile_teacher
@@ -98,11 +100,31 @@ def build_teacher(config, name="teacher", width_multiplier=1.0):
     )
 
 
-def build_factorizer(teacher, config, **options):
+def build_factorizer(
+    teacher, config, task_names=None, variational=True, **options
+):
+    """The demo's factorizer: narrow SimpleConv64 common and task encoders.
+
+    Args:
+        teacher: the dSprites teacher.
+        config: a `DemoConfig` (widths, latent size).
+        task_names: the tasks to factorize (all five by default).
+        variational: Gaussian (True) or deterministic task codes.
+        **options: `Factorizer` / `imb_objective` options.
+    """
+
     def encoder(latent_dim, name):
         return simple_conv64(latent_dim, widths=config.widths, name=name)
 
-    tasks = {t: encoder(None, f"{t}_encoder") for t in data_lib.DSPRITES_TASKS}
+    task_names = task_names or data_lib.DSPRITES_TASKS
+    tasks = {
+        t: TaskFactor(
+            encoder(None, f"{t}_encoder"),
+            variational=variational,
+            name=f"task_{t}",
+        )
+        for t in task_names
+    }
     return Factorizer(
         teacher,
         common=encoder(config.latent_dim, "common_encoder"),
@@ -230,6 +252,22 @@ def run_demo(config=None):
         "factorization_images_per_second": factor_rate,
         "kd_student_train_seconds": kd_seconds,
     }
+    logger.info("Saving, assembling and exporting the factors.")
+    probe_images = next(iter(test_ds))[0][:64]
+    published = publish_factors(
+        factorizer,
+        config.output_dir,
+        test_accuracy=accuracies["factor networks"],
+        probe_images=probe_images,
+        overwrite=True,
+    )
+    for key in (
+        "factors_dir",
+        "export_dir",
+        "assembled_max_abs_diff",
+        "export_max_abs_diff",
+    ):
+        report[key] = published[key]
     report["wall_seconds"] = time.perf_counter() - wall_start
     write_report(report, config.output_dir)
     return report

@@ -53,6 +53,11 @@ def test_demo_writes_the_report_with_every_promised_field(demo_run, capsys):
         assert {"mig", "sap", "modularity"} <= set(scores[representation])
     leakage = report["disentanglement"]["leakage"]
     assert len(leakage["matrix"]) == 5 and len(leakage["matrix"][0]) == 5
+    # Saved, reloaded, assembled and exported without changing an output.
+    assert report["assembled_max_abs_diff"] <= 1e-5
+    assert report["export_max_abs_diff"] <= 1e-5
+    assert os.path.isdir(os.path.join(report["factors_dir"], "common"))
+    assert os.path.isfile(os.path.join(report["export_dir"], "saved_model.pb"))
 
 
 def test_demo_draws_the_figures_and_saves_the_teacher(demo_run):
