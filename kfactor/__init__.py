@@ -10,11 +10,18 @@ from kfactor.backend import ensure_tensorflow_backend
 ensure_tensorflow_backend()
 
 # ruff: noqa: E402
+from kfactor import applications
 from kfactor import data
+from kfactor import distribute
 from kfactor import losses
 from kfactor import metrics
 from kfactor import mi
+from kfactor import tuning
+from kfactor.applications import applications_encoder
+from kfactor.applications import as_task_teacher
+from kfactor.applications import stage_layer_names
 from kfactor.assembly import assemble
+from kfactor.distribute import distributed_fit
 from kfactor.export import export_for_serving
 from kfactor.factorizer import Factorizer
 from kfactor.layers import CommonFactor
@@ -29,20 +36,28 @@ from kfactor.models import simple_conv64
 from kfactor.plugins import load_factors
 from kfactor.publish import publish_factors
 from kfactor.saved_factor import SavedFactor
+from kfactor.tuning import FactorizationHyperModel
 from kfactor.version import __version__
+from kfactor.wrn import wide_resnet
 
 __all__ = [
     "FULL_WIDTHS",
     "NARROW_WIDTHS",
     "CommonFactor",
+    "FactorizationHyperModel",
     "Factorizer",
     "ProjectionMLP",
     "SavedFactor",
     "TaskCode",
     "TaskFactor",
     "__version__",
+    "applications",
+    "applications_encoder",
+    "as_task_teacher",
     "assemble",
     "data",
+    "distribute",
+    "distributed_fit",
     "export_for_serving",
     "imb_objective",
     "load_factors",
@@ -52,4 +67,7 @@ __all__ = [
     "multitask_teacher",
     "publish_factors",
     "simple_conv64",
+    "stage_layer_names",
+    "tuning",
+    "wide_resnet",
 ]

@@ -1,0 +1,197 @@
+"""The ecosystem examples run, with tiny flags, in this process.
+
+Each example's own absl flags are defined on a fresh `FlagValues` and parsed
+from a command line, then its `run_with_flags` runs. The multi-worker run
+(two local worker processes with `TF_CONFIG`) is `large`.
+"""
+
+import importlib.util
+import json
+import os
+import pathlib
+import socket
+import subprocess
+import sys
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+import tensorflow_datasets as tfds
+from absl import flags
+
+ROOT = pathlib.Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture
+def eager():
+    # Tiny flags: tracing costs more than it saves on a few steps.
+    tf.config.run_functions_eagerly(True)
+    yield
+    tf.config.run_functions_eagerly(False)
+
+
+def load_example(name):
+    path = ROOT / "examples" / f"{name}.py"
+    spec = importlib.util.spec_from_file_location(f"example_{name}", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def run_example(name, **flag_values):
+    module = load_example(name)
+    values = flags.FlagValues()
+    module.define_flags(values)
+    values(
+        [name, "--verbose=0", *[f"--{k}={v}" for k, v in flag_values.items()]]
+    )
+    return module.run_with_flags(values)
+
+
+def write_image_folder(directory, per_class=8, size=16):
+    """3 classes of tiny PNGs: the bright color channel is the class."""
+    rng = np.random.default_rng(0)
+    for label, name in enumerate(("red", "green", "blue")):
+        folder = directory / name
+        folder.mkdir(parents=True)
+        for index in range(per_class):
+            image = rng.uniform(0, 80, (size, size, 3))
+            image[..., label] += 170
+            keras.utils.save_img(folder / f"{index}.png", image, scale=False)
+    return directory
+
+
+def test_tune_factorization(tmp_path, eager):
+    summary = run_example(
+        "tune_factorization",
+        num_train=32,
+        num_test=32,
+        batch_size=32,
+        teacher_epochs=1,
+        epochs=1,
+        max_trials=2,
+        directory=tmp_path,
+    )
+    assert summary["completed_trials"] == 2
+    assert 0.0 <= summary["best_score"] <= 1.0
+    assert "beta" in summary["best_hyperparameters"]
+    saved = json.loads((tmp_path / "imb" / "best.json").read_text())
+    assert saved["best_hyperparameters"] == summary["best_hyperparameters"]
+
+
+WRN = dict(teacher="wrn-10-1", common="wrn-10-1", task="wrn-10-1")
+
+
+def test_factorize_classifier_from_an_image_folder(tmp_path, eager):
+    folder = write_image_folder(tmp_path / "images")
+    result = run_example(
+        "factorize_classifier",
+        image_folder=folder,
+        image_size=16,
+        batch_size=8,
+        teacher_epochs=1,
+        epochs=1,
+        **WRN,
+    )
+    assert result["num_classes"] == 3
+    assert result["teacher_features"] == [
+        "stage1_out",
+        "stage2_out",
+        "final_relu",
+    ]
+    assert 0.0 <= result["factor_accuracy"] <= 1.0
+
+
+def test_factorize_classifier_from_local_tfds(tmp_path, eager):
+    with tfds.testing.mock_data(num_examples=16):
+        result = run_example(
+            "factorize_classifier",
+            data_dir=tmp_path,
+            batch_size=8,
+            teacher_epochs=1,
+            epochs=1,
+            infomax_levels=0,
+            **WRN,
+        )
+    assert result["num_classes"] == 10
+    assert result["teacher_features"] == "auto"
+
+
+def test_factorize_classifier_says_where_data_must_come_from():
+    with pytest.raises(ValueError, match="--data_dir"):
+        run_example("factorize_classifier")
+
+
+def test_distributed_factorization_on_this_machine(eager):
+    result = run_example(
+        "distributed_factorization",
+        strategy="mirrored",
+        num_train=64,
+        num_test=32,
+        batch_size=32,
+        teacher_epochs=1,
+        epochs=1,
+    )
+    assert result["replicas"] == len(tf.config.list_logical_devices("CPU"))
+    assert result["chief"]
+    assert set(result["val_accuracy"]) == {
+        "shape",
+        "scale",
+        "orientation",
+        "pos_x",
+        "pos_y",
+    }
+
+
+def free_ports(count):
+    sockets = [socket.socket() for _ in range(count)]
+    for s in sockets:
+        s.bind(("localhost", 0))
+    ports = [s.getsockname()[1] for s in sockets]
+    for s in sockets:
+        s.close()
+    return ports
+
+
+@pytest.mark.large
+def test_distributed_factorization_on_two_workers(tmp_path):
+    workers = [f"localhost:{port}" for port in free_ports(2)]
+    script = ROOT / "examples" / "distributed_factorization.py"
+    processes = []
+    for index in range(2):
+        tf_config = {
+            "cluster": {"worker": workers},
+            "task": {"type": "worker", "index": index},
+        }
+        processes.append(
+            subprocess.Popen(
+                [
+                    sys.executable,
+                    str(script),
+                    "--strategy=multi_worker",
+                    "--num_train=64",
+                    "--num_test=32",
+                    "--batch_size=32",
+                    "--teacher_epochs=1",
+                    "--epochs=1",
+                    "--verbose=0",
+                    f"--save_dir={tmp_path / f'factors{index}'}",
+                ],
+                env={**os.environ, "TF_CONFIG": json.dumps(tf_config)},
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                text=True,
+            )
+        )
+    results = []
+    for process in processes:
+        stdout, stderr = process.communicate(timeout=900)
+        assert process.returncode == 0, stderr[-3000:]
+        results.append(json.loads(stdout.strip().splitlines()[-1]))
+    assert [r["replicas"] for r in results] == [2, 2]
+    assert [r["chief"] for r in results] == [True, False]
+    # Both workers hold the same model: the same validation accuracies.
+    assert results[0]["val_accuracy"] == results[1]["val_accuracy"]
+    assert (tmp_path / "factors0" / "result.json").exists()
+    assert not (tmp_path / "factors1").exists()
