@@ -7,6 +7,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import keras  # noqa: E402
 import pytest  # noqa: E402
+import tensorflow as tf  # noqa: E402
 
 
 def pytest_addoption(parser):
@@ -31,3 +32,12 @@ def pytest_collection_modifyitems(config, items):
 def fixed_seed():
     keras.utils.set_random_seed(0)
     yield
+
+
+@pytest.fixture
+def eager():
+    """Runs tf.functions eagerly: for tiny models, tracing costs more than
+    the few steps it would speed up."""
+    tf.config.run_functions_eagerly(True)
+    yield
+    tf.config.run_functions_eagerly(False)

@@ -5,7 +5,6 @@ import doctest
 import keras
 import numpy as np
 import pytest
-import tensorflow as tf
 
 import kfactor
 from kfactor import applications
@@ -13,14 +12,6 @@ from kfactor.features import head_input
 from kfactor.wrn import wide_resnet
 
 MOBILENET = dict(input_shape=(32, 32, 3), alpha=0.35, weights=None)
-
-
-@pytest.fixture
-def eager():
-    # Tiny data: tracing three MobileNetV2s would take longer than the steps.
-    tf.config.run_functions_eagerly(True)
-    yield
-    tf.config.run_functions_eagerly(False)
 
 
 def images(num, size=32, seed=0):

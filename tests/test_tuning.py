@@ -6,19 +6,10 @@ import keras
 import keras_tuner
 import numpy as np
 import pytest
-import tensorflow as tf
 
 import kfactor
 from kfactor import tuning
 from tests import helpers
-
-
-@pytest.fixture
-def eager():
-    # Tiny models: tracing costs more than it saves on a few steps.
-    tf.config.run_functions_eagerly(True)
-    yield
-    tf.config.run_functions_eagerly(False)
 
 
 @pytest.fixture(scope="module")

@@ -10,6 +10,7 @@ from kfactor.data.files import SHAPES3D_NUM_CLASSES
 from kfactor.data.files import SHAPES3D_TASKS
 from kfactor.data.files import load_3dshapes_h5
 from kfactor.data.files import load_dsprites_npz
+from kfactor.data.folders import load_image_folder
 from kfactor.data.grid import DSPRITES_FACTOR_SIZES
 from kfactor.data.grid import DSPRITES_FACTOR_VALUES
 from kfactor.data.grid import DSPRITES_NUM_CLASSES
@@ -49,6 +50,7 @@ __all__ = [
     "index_to_factors",
     "load_3dshapes_h5",
     "load_dsprites_npz",
+    "load_image_folder",
     "load_tfds",
     "render_numpy",
     "render_tf",
