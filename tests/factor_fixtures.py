@@ -36,7 +36,7 @@ def factorizer():
 @functools.lru_cache(maxsize=None)
 def saved_factors():
     """`factorizer()` saved once; returns the directory (do not modify)."""
-    directory = os.path.join(scratch_dir(), "factors")
+    directory = os.path.join(scratch_dir(), "first", "factors")
     factorizer().save_factors(directory, test_accuracy={"row": 0.5})
     return directory
 
@@ -46,7 +46,7 @@ def other_saved_factors():
     """A second, differently initialised factorization of the same teacher."""
     keras.utils.set_random_seed(8)
     other = helpers.tiny_factorizer(factorizer().teacher)
-    directory = os.path.join(scratch_dir(), "other")
+    directory = os.path.join(scratch_dir(), "second", "other")
     other.save_factors(directory)
     return directory
 
