@@ -6,7 +6,9 @@ network per task, with the InfoMax-Bottleneck objective of Yang, Ye and Wang,
 """
 
 from kfactor.backend import ensure_tensorflow_backend
+from kfactor.backend import prefer_onednn_kernels
 
+prefer_onednn_kernels()
 ensure_tensorflow_backend()
 
 # ruff: noqa: E402
