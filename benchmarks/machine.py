@@ -1,0 +1,74 @@
+"""What the benchmark ran on (standard library only: no TF, no torch)."""
+
+import datetime
+import os
+import platform
+import socket
+
+ENV_PREFIXES = ("TF_", "MALLOC_", "OMP_", "KMP_", "KERAS_", "CUDA_")
+ENV_NAMES = ("LD_PRELOAD",)
+
+
+def cpu_model():
+    """The CPU's model name from /proc/cpuinfo (or the platform's)."""
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def memory_bytes():
+    """Total memory from /proc/meminfo, or None."""
+    try:
+        with open("/proc/meminfo") as f:
+            for line in f:
+                if line.startswith("MemTotal:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return None
+
+
+def load_average():
+    try:
+        return list(os.getloadavg())
+    except OSError:
+        return None
+
+
+def usable_cores():
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:
+        return os.cpu_count()
+
+
+def environment():
+    """The benchmark-relevant environment variables of the coordinator."""
+    return {
+        name: value
+        for name, value in sorted(os.environ.items())
+        if name.startswith(ENV_PREFIXES) or name in ENV_NAMES
+    }
+
+
+def machine_info():
+    """Host, CPU, cores, memory, load, environment and start time."""
+    return {
+        "hostname": socket.gethostname(),
+        "platform": platform.platform(),
+        "cpu_model": cpu_model(),
+        "cpu_count": os.cpu_count(),
+        "usable_cores": usable_cores(),
+        "memory_bytes": memory_bytes(),
+        "load_average_start": load_average(),
+        "python": platform.python_version(),
+        "environment": environment(),
+        "started": datetime.datetime.now()
+        .astimezone()
+        .isoformat(timespec="seconds"),
+    }

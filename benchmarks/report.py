@@ -1,0 +1,513 @@
+"""Derived figures (ratios, GFLOP/s, latencies) and the markdown table.
+
+Works on the results dict of `run.py` only (standard library): a saved JSON
+can be re-tabled with `python -m benchmarks.report RESULTS.json`.
+"""
+
+import json
+import sys
+
+from benchmarks import stats
+
+CATEGORIES = ("step", "eager", "inference", "latency", "matmul", "data")
+STEP_KINDS = ("factorize", "teacher")
+MODES = ("function", "xla", "eager")
+VARIANTS = ("default", "malloc", "onednn-off")
+EXPORT_VARIANTS = (
+    "savedmodel",
+    "keras_function",
+    "keras_predict_on_batch",
+    "keras_call",
+)
+MATMUL_KEY = "kfactor/default/matmul/2048"
+MATMUL_OFF_KEY = "kfactor/onednn-off/matmul/2048"
+DATA_KEY = "kfactor/default/data/dsprites"
+MIB = 1 << 20
+
+
+def category_of(item):
+    """The timing category of an item name."""
+    kind = item.split("/")[0]
+    if kind in STEP_KINDS:
+        return "eager" if item.endswith("/eager") else "step"
+    if kind in ("assembled", "standalone"):
+        return "inference"
+    if kind == "export":
+        return "latency"
+    if kind in ("matmul", "data"):
+        return kind
+    raise ValueError(f"Unknown benchmark item {item!r}")
+
+
+def group_of(item):
+    """Items of a group are measured side by side in each round."""
+    parts = item.split("/")
+    if parts[0] in ("assembled", "standalone"):
+        return f"inference/{parts[1]}"
+    if parts[0] in ("matmul", "data"):
+        return "reference"
+    return f"{parts[0]}/{parts[1]}"
+
+
+# === Derived figures ===
+
+
+def _rates(entry):
+    return [w["rate"] for w in entry["windows"]]
+
+
+def _ratio(entries, numerator, denominator):
+    if numerator not in entries or denominator not in entries:
+        return None
+    return stats.summary(
+        stats.paired_ratios(
+            entries[numerator]["windows"], entries[denominator]["windows"]
+        )
+    )
+
+
+def _median(summary):
+    return summary["median"] if summary else None
+
+
+def step_flops(entries, key):
+    """FLOPs per image of a step entry (PyTorch's: from kfactor's twin)."""
+    entry = entries[key]
+    if "flops_per_image" in entry["meta"]:
+        return entry["meta"]["flops_per_image"]
+    for other in entries.values():
+        same_step = other["item"].startswith(entry["item"] + "/")
+        if same_step and "flops_per_image" in other["meta"]:
+            return other["meta"]["flops_per_image"]
+    return None
+
+
+def derive_steps(entries, matmul_gflops):
+    steps = {}
+    for key, entry in entries.items():
+        if entry["category"] not in ("step", "eager"):
+            continue
+        flops = step_flops(entries, key)
+        gflops = None
+        if flops:
+            gflops = stats.summary([r * flops / 1e9 for r in _rates(entry)])
+        steps[key] = {
+            "images_per_second": stats.summary(_rates(entry)),
+            "other_cpu": stats.summary(
+                [w["other_cpu"] for w in entry["windows"]]
+            ),
+            "flops_per_image": flops,
+            "gflops": gflops,
+            "share_of_matmul": (
+                _median(gflops) / matmul_gflops
+                if gflops and matmul_gflops
+                else None
+            ),
+        }
+    return steps
+
+
+def derive_torch_ratios(entries, widths):
+    ratios = {}
+    for variant in ("default", "malloc"):
+        for width in widths:
+            for kind in STEP_KINDS:
+                ours = f"kfactor/{variant}/{kind}/{width}/function"
+                theirs = f"pytorch/{variant}/{kind}/{width}"
+                ratio = _ratio(entries, ours, theirs)
+                if ratio:
+                    ratios[f"{kind}/{width}/{variant}"] = ratio
+    for width in widths:
+        for kind in ("assembled", "standalone"):
+            ours = f"kfactor/default/{kind}/{width}/5"
+            theirs = f"pytorch/default/{kind}/{width}/5"
+            ratio = _ratio(entries, ours, theirs)
+            if ratio:
+                ratios[f"{kind}/{width}/default"] = ratio
+    return ratios
+
+
+def derive_assembly(entries, widths):
+    rows = {}
+    for width in widths:
+        for framework in ("kfactor", "pytorch"):
+            for count in range(1, 6):
+                prefix = f"{framework}/default"
+                assembled = f"{prefix}/assembled/{width}/{count}"
+                standalone = f"{prefix}/standalone/{width}/{count}"
+                if assembled not in entries or standalone not in entries:
+                    continue
+                meta = entries[assembled]["meta"]
+                rows[f"{framework}/{width}/{count}"] = {
+                    "assembled": stats.summary(_rates(entries[assembled])),
+                    "standalone": stats.summary(_rates(entries[standalone])),
+                    "speedup": _ratio(entries, assembled, standalone),
+                    "flop_ideal_speedup": meta.get("flop_ideal_speedup"),
+                    "parameter_bytes": meta.get("parameter_bytes"),
+                }
+    for key, row in rows.items():
+        framework, width, count = key.split("/")
+        ideal = row["flop_ideal_speedup"]
+        if ideal is None:  # PyTorch's: the same architecture as kfactor's
+            twin = rows.get(f"kfactor/{width}/{count}")
+            ideal = twin["flop_ideal_speedup"] if twin else None
+            row["flop_ideal_speedup"] = ideal
+        if ideal and row["speedup"]:
+            row["speedup_over_ideal"] = row["speedup"]["median"] / ideal
+    return rows
+
+
+def derive_data(entries, widths):
+    if DATA_KEY not in entries:
+        return None
+    rate = stats.summary(_rates(entries[DATA_KEY]))
+    over = {}
+    for width in widths:
+        for kind in STEP_KINDS:
+            step = entries.get(f"kfactor/default/{kind}/{width}/function")
+            if step:
+                step_rate = stats.summary(_rates(step))["median"]
+                over[f"{kind}/{width}"] = rate["median"] / step_rate
+    return {
+        "images_per_second": rate,
+        "over_step": over,
+        "min_over_step": min(over.values()) if over else None,
+    }
+
+
+def derive_export(entries, widths):
+    rows = {}
+    for width in widths:
+        for batch in (1, 32):
+            keys = {
+                v: f"kfactor/default/export/{width}/{v}/{batch}"
+                for v in EXPORT_VARIANTS
+            }
+            if keys["savedmodel"] not in entries:
+                continue
+            latency = {
+                v: stats.summary([1e3 / r for r in _rates(entries[k])])
+                for v, k in keys.items()
+                if k in entries
+            }
+            # latency ratio savedmodel / v == rate ratio v / savedmodel
+            over = {
+                v: _ratio(entries, k, keys["savedmodel"])
+                for v, k in keys.items()
+                if v != "savedmodel" and k in entries
+            }
+            rows[f"{width}/{batch}"] = {
+                "latency_ms": latency,
+                "savedmodel_over": over,
+            }
+    return rows
+
+
+def derive_memory(results):
+    return {
+        name: {
+            "peak_rss_bytes": worker["peak_rss_bytes"],
+            "items": worker["items"],
+        }
+        for name, worker in results["workers"].items()
+    }
+
+
+def _gflops(entry):
+    if not entry:
+        return None
+    return stats.summary([r / 1e9 for r in _rates(entry)])
+
+
+def derive(results):
+    """Every figure the table shows, from the raw windows."""
+    entries = results["entries"]
+    widths = results["config"]["widths"]
+    matmul_gflops = _gflops(entries.get(MATMUL_KEY))
+    others = [w["other_cpu"] for e in entries.values() for w in e["windows"]]
+    return {
+        "matmul_gflops": matmul_gflops,
+        "matmul_gflops_onednn_off": _gflops(entries.get(MATMUL_OFF_KEY)),
+        "steps": derive_steps(entries, _median(matmul_gflops)),
+        "kfactor_over_pytorch": derive_torch_ratios(entries, widths),
+        "onednn_on_over_off": _ratio(
+            entries,
+            "kfactor/default/factorize/full/function",
+            "kfactor/onednn-off/factorize/full/function",
+        ),
+        "assembly": derive_assembly(entries, widths),
+        "data": derive_data(entries, widths),
+        "export": derive_export(entries, widths),
+        "memory": derive_memory(results),
+        "other_cpu": stats.summary(others),
+    }
+
+
+# === Markdown ===
+
+
+def _number(value, digits=None):
+    if value is None:
+        return "-"
+    if digits is None:
+        digits = 0 if abs(value) >= 100 else 1 if abs(value) >= 10 else 2
+    return f"{value:,.{digits}f}"
+
+
+def _percent(value):
+    return "-" if value is None else f"{value:.0%}"
+
+
+def _loads(values):
+    return "/".join(f"{v:.1f}" for v in values) if values else "-"
+
+
+def _spread(summary, digits=None, suffix=""):
+    """`median [min, max]`."""
+    if not summary:
+        return "-"
+    median, low, high = (
+        _number(summary[k], digits) for k in ("median", "min", "max")
+    )
+    return f"{median}{suffix} [{low}, {high}]"
+
+
+def _header(results):
+    machine, workers = results["machine"], results["workers"]
+    infos = [w["info"] for w in workers.values()]
+    tf_info = next(i for i in infos if i["framework"] == "kfactor")
+    torch_info = next((i for i in infos if i["framework"] == "pytorch"), None)
+    gpus = tf_info["gpus"]
+    device = ", ".join(gpus) if gpus else "no GPU"
+    versions = (
+        f"kfactor {tf_info['kfactor']}, TensorFlow {tf_info['tensorflow']}, "
+        f"Keras {tf_info['keras']}"
+    )
+    if torch_info:
+        versions += f", PyTorch {torch_info['torch']}"
+    config = results["config"]
+    others = results["derived"]["other_cpu"]
+    lines = [
+        f"## kfactor benchmark ({machine['started']})",
+        "",
+        f"- machine: {machine['cpu_model']}, {machine['usable_cores']} "
+        f"cores, {_number((machine['memory_bytes'] or 0) / 2**30, 0)} GiB; "
+        f"{device}; {machine['hostname']}",
+        f"- software: {versions}",
+        f"- {config['timing']['repeats']} interleaved rounds"
+        f"{' (quick)' if config['quick'] else ''}, batch "
+        f"{config['batch_size']}, took "
+        f"{results['duration_seconds'] / 60:.1f} min; figures are "
+        "median [min, max] over windows",
+        f"- load average (1/5/15 min) at start: "
+        f"{_loads(machine['load_average_start'])}, at end: "
+        f"{_loads(machine['load_average_end'])}; other processes used "
+        f"{_spread(others, 2)} of all cores during the kept windows "
+        f"(other CPU); {results['retries']['retried_windows']} contended "
+        "windows were measured again",
+        "- oneDNN: on (`import kfactor` sets TF_ENABLE_ONEDNN_OPTS=1) "
+        "unless the row says off; malloc row: "
+        "MALLOC_MMAP_THRESHOLD_=33554432 "
+        "MALLOC_TRIM_THRESHOLD_=17179869184",
+    ]
+    if gpus and torch_info:
+        lines.append("- the PyTorch reference runs on the CPU")
+    return lines
+
+
+def _step_rows(results):
+    derived, entries = results["derived"], results["entries"]
+    steps, ratios = derived["steps"], derived["kfactor_over_pytorch"]
+    rows = [
+        "| step | width | framework | mode | env | images/s | GFLOP/s "
+        "| of matmul | kfactor / PyTorch | other CPU |",
+        "|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    keys = sorted(steps, key=lambda k: _step_order(entries[k]))
+    for key in keys:
+        entry, step = entries[key], steps[key]
+        kind, width, *mode = entry["item"].split("/")
+        ratio = "-"
+        if entry["framework"] == "kfactor" and mode == ["function"]:
+            ratio = _spread(ratios.get(f"{kind}/{width}/{entry['variant']}"))
+        share = step["share_of_matmul"]
+        rows.append(
+            f"| {kind} | {width} | {entry['framework']} | "
+            f"{mode[0] if mode else '-'} | {entry['variant']} | "
+            f"{_spread(step['images_per_second'])} | "
+            f"{_number(_median(step['gflops']), 1)} | "
+            f"{'-' if share is None else f'{share:.0%}'} | {ratio} | "
+            f"{_percent(_median(step['other_cpu']))} |"
+        )
+    return rows
+
+
+def _step_order(entry):
+    kind, width, *mode = entry["item"].split("/")
+    mode = mode[0] if mode else "function"
+    return (
+        STEP_KINDS.index(kind),
+        width,
+        MODES.index(mode),
+        VARIANTS.index(entry["variant"]),
+        entry["framework"],
+    )
+
+
+def _flops_lines(results):
+    derived, entries = results["derived"], results["entries"]
+    off = derived["matmul_gflops_onednn_off"]
+    off = f" ({_spread(off, 1)} with oneDNN off)" if off else ""
+    lines = [
+        "",
+        f"Dense fp32 2048² matmul: {_spread(derived['matmul_gflops'], 1)} "
+        f"GFLOP/s{off}; the of-matmul column divides by the oneDNN-on "
+        "figure. Step FLOPs per image by formula (forward MACs of the "
+        "graph's Conv2D and MatMul ops; 1 MAC = 2 FLOPs): factorization "
+        "2 (3 M_trained + M_teacher), teacher 2 · 3 M_teacher:",
+    ]
+    seen = set()
+    for key, entry in entries.items():
+        macs = entry["meta"].get("forward_macs_per_image")
+        if not key.endswith("/function") or entry["item"] in seen:
+            continue
+        if macs and entry["framework"] == "kfactor":
+            seen.add(entry["item"])
+            parts = ", ".join(
+                f"M_{k} {v / 1e6:.1f} M" for k, v in sorted(macs.items())
+            )
+            lines.append(
+                f"- {entry['item']}: {parts} -> "
+                f"{entry['meta']['flops_per_image'] / 1e9:.3f} GFLOP"
+            )
+    return lines
+
+
+def _assembly_rows(results):
+    derived = results["derived"]
+    rows = [
+        "| width | framework | N | assembled images/s | N standalone "
+        "images/s | speed-up | FLOP-ideal | of ideal | parameter MiB "
+        "(assembled / standalone) |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
+    for key, row in derived["assembly"].items():
+        framework, width, count = key.split("/")
+        params = row["parameter_bytes"]
+        params = (
+            f"{params['assembled'] / MIB:.2f} / "
+            f"{params['standalone'] / MIB:.2f}"
+            if params
+            else "-"
+        )
+        rows.append(
+            f"| {width} | {framework} | {count} | "
+            f"{_spread(row['assembled'])} | {_spread(row['standalone'])} | "
+            f"{_spread(row['speedup'], 2)} | "
+            f"{_number(row['flop_ideal_speedup'], 2)} | "
+            f"{_number(row.get('speedup_over_ideal'), 2)} | {params} |"
+        )
+    ratios = derived["kfactor_over_pytorch"]
+    for key in sorted(ratios):
+        kind, width, _ = key.split("/")
+        if kind in ("assembled", "standalone"):
+            rows.append("")
+            rows.append(
+                f"kfactor / PyTorch, {kind} 5-task inference, {width}: "
+                f"{_spread(ratios[key], 2)}"
+            )
+    return rows
+
+
+def _data_lines(results):
+    data = results["derived"]["data"]
+    if not data:
+        return []
+    over = ", ".join(
+        f"{_number(v, 1)}x the {k} step"
+        for k, v in sorted(data["over_step"].items())
+    )
+    over = f" = {over} (tf.function, default env)" if over else ""
+    return [
+        "",
+        "### Procedural data generation",
+        "",
+        f"`kfactor.data.dsprites_dataset` (batch "
+        f"{results['config']['batch_size']}): "
+        f"{_spread(data['images_per_second'])} images/s{over}.",
+    ]
+
+
+def _export_rows(results):
+    export = results["derived"]["export"]
+    if not export:
+        return []
+    rows = [
+        "",
+        "### Exported SavedModel latency vs in-process Keras (ms a call)",
+        "",
+        "| width | batch | SavedModel | Keras tf.function | "
+        "Keras predict_on_batch | Keras eager call | SavedModel / "
+        "tf.function |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for key, row in export.items():
+        width, batch = key.split("/")
+        latency = row["latency_ms"]
+        cells = [_spread(latency.get(v), 2) for v in EXPORT_VARIANTS]
+        ratio = _spread(row["savedmodel_over"].get("keras_function"), 2)
+        rows.append(f"| {width} | {batch} | {' | '.join(cells)} | {ratio} |")
+    return rows
+
+
+def _memory_rows(results):
+    rows = [
+        "",
+        "### Peak resident memory (ru_maxrss) of each worker",
+        "",
+        "| worker | env | items | peak RSS MiB |",
+        "|---|---|---|---|",
+    ]
+    for name, worker in results["workers"].items():
+        items = ", ".join(worker["items"])
+        if len(items) > 70:
+            items = f"{len(worker['items'])} items"
+        rows.append(
+            f"| {name} | {worker['variant']} | {items} | "
+            f"{worker['peak_rss_bytes'] / MIB:,.0f} |"
+        )
+    return rows
+
+
+def markdown(results):
+    """The results as markdown: header, then one table per measurement."""
+    lines = _header(results)
+    lines += ["", "### Training steps (images/s)", ""]
+    lines += _step_rows(results)
+    onednn = results["derived"]["onednn_on_over_off"]
+    if onednn:
+        lines += [
+            "",
+            f"oneDNN on / off, full-width factorization step: "
+            f"{_spread(onednn, 2)}",
+        ]
+    lines += _flops_lines(results)
+    if results["derived"]["assembly"]:
+        lines += ["", "### Assembled N-task inference vs N standalone", ""]
+        lines += _assembly_rows(results)
+    lines += _data_lines(results)
+    lines += _export_rows(results)
+    lines += _memory_rows(results)
+    return "\n".join(lines)
+
+
+def main(argv=None):
+    argv = sys.argv[1:] if argv is None else argv
+    with open(argv[0]) as f:
+        results = json.load(f)
+    results["derived"] = derive(results)
+    print(markdown(results))
+
+
+if __name__ == "__main__":
+    main()
