@@ -219,13 +219,84 @@ def _gflops(entry):
     return stats.summary([r / 1e9 for r in _rates(entry)])
 
 
+def _goal(goals, name, value, target, at_least=True):
+    if value is not None:
+        met = value >= target if at_least else value <= target
+        goals.append(
+            {
+                "goal": name,
+                "value": value,
+                "target": f"{'>=' if at_least else '<='} {target}",
+                "met": met,
+            }
+        )
+
+
+def derive_goals(derived):
+    """Issue 7's goals that this run measured: value, target, met."""
+    goals = []
+    ratios, steps = derived["kfactor_over_pytorch"], derived["steps"]
+    for variant in ("default", "malloc"):
+        ratio = ratios.get(f"factorize/full/{variant}")
+        _goal(
+            goals,
+            f"factorization step, full width, kfactor / PyTorch ({variant} "
+            "malloc)",
+            _median(ratio),
+            1.2,
+        )
+    step = steps.get("kfactor/default/factorize/full/function")
+    _goal(
+        goals,
+        "factorization step, full width, share of the matmul's GFLOP/s",
+        step and step["share_of_matmul"],
+        0.8,
+    )
+    for width in ("full", "narrow"):
+        row = derived["assembly"].get(f"kfactor/{width}/5")
+        _goal(
+            goals,
+            f"assembled 5-task speed-up / FLOP-ideal speed-up ({width})",
+            row and row.get("speedup_over_ideal"),
+            1.0,
+        )
+        _goal(
+            goals,
+            f"assembled 5-task inference, kfactor / PyTorch ({width})",
+            _median(ratios.get(f"assembled/{width}/default")),
+            1.2,
+        )
+    data = derived["data"]
+    if data:
+        over = [v for k, v in data["over_step"].items() if "factorize" in k]
+        _goal(
+            goals,
+            "data generation / factorization step (slowest ratio)",
+            min(over) if over else None,
+            10,
+        )
+    slowdowns = [
+        _median(row["savedmodel_over"].get("keras_function"))
+        for row in derived["export"].values()
+    ]
+    slowdowns = [v for v in slowdowns if v is not None]
+    _goal(
+        goals,
+        "SavedModel latency / in-process tf.function (worst batch size)",
+        max(slowdowns) if slowdowns else None,
+        1.2,
+        at_least=False,
+    )
+    return goals
+
+
 def derive(results):
     """Every figure the table shows, from the raw windows."""
     entries = results["entries"]
     widths = results["config"]["widths"]
     matmul_gflops = _gflops(entries.get(MATMUL_KEY))
     others = [w["other_cpu"] for e in entries.values() for w in e["windows"]]
-    return {
+    derived = {
         "matmul_gflops": matmul_gflops,
         "matmul_gflops_onednn_off": _gflops(entries.get(MATMUL_OFF_KEY)),
         "steps": derive_steps(entries, _median(matmul_gflops)),
@@ -241,6 +312,8 @@ def derive(results):
         "memory": derive_memory(results),
         "other_cpu": stats.summary(others),
     }
+    derived["goals"] = derive_goals(derived)
+    return derived
 
 
 # === Markdown ===
@@ -275,7 +348,11 @@ def _spread(summary, digits=None, suffix=""):
 def _header(results):
     machine, workers = results["machine"], results["workers"]
     infos = [w["info"] for w in workers.values()]
-    tf_info = next(i for i in infos if i["framework"] == "kfactor")
+    tf_info = next(  # a default worker's; there is always one
+        w["info"]
+        for w in workers.values()
+        if w["framework"] == "kfactor" and w["variant"] == "default"
+    )
     torch_info = next((i for i in infos if i["framework"] == "pytorch"), None)
     gpus = tf_info["gpus"]
     device = ", ".join(gpus) if gpus else "no GPU"
@@ -287,6 +364,7 @@ def _header(results):
         versions += f", PyTorch {torch_info['torch']}"
     config = results["config"]
     others = results["derived"]["other_cpu"]
+    onednn = tf_info["env"].get("TF_ENABLE_ONEDNN_OPTS")
     lines = [
         f"## kfactor benchmark ({machine['started']})",
         "",
@@ -305,10 +383,10 @@ def _header(results):
         f"{_spread(others, 2)} of all cores during the kept windows "
         f"(other CPU); {results['retries']['retried_windows']} contended "
         "windows were measured again",
-        "- oneDNN: on (`import kfactor` sets TF_ENABLE_ONEDNN_OPTS=1) "
-        "unless the row says off; malloc row: "
-        "MALLOC_MMAP_THRESHOLD_=33554432 "
-        "MALLOC_TRIM_THRESHOLD_=17179869184",
+        f"- env: TF_ENABLE_ONEDNN_OPTS={onednn} in the kfactor workers "
+        "(`import kfactor` sets 1 when unset) except onednn-off rows (0); "
+        "malloc rows: MALLOC_MMAP_THRESHOLD_=33554432 "
+        "MALLOC_TRIM_THRESHOLD_=17179869184, other rows glibc's defaults",
     ]
     if gpus and torch_info:
         lines.append("- the PyTorch reference runs on the CPU")
@@ -479,6 +557,25 @@ def _memory_rows(results):
     return rows
 
 
+def _goal_rows(results):
+    goals = results["derived"]["goals"]
+    if not goals:
+        return []
+    rows = [
+        "",
+        "### Issue 7's goals (medians of this run)",
+        "",
+        "| goal | measured | target | met |",
+        "|---|---|---|---|",
+    ]
+    for goal in goals:
+        rows.append(
+            f"| {goal['goal']} | {_number(goal['value'], 2)} | "
+            f"{goal['target']} | {'yes' if goal['met'] else 'no'} |"
+        )
+    return rows
+
+
 def markdown(results):
     """The results as markdown: header, then one table per measurement."""
     lines = _header(results)
@@ -498,6 +595,7 @@ def markdown(results):
     lines += _data_lines(results)
     lines += _export_rows(results)
     lines += _memory_rows(results)
+    lines += _goal_rows(results)
     return "\n".join(lines)
 
 
