@@ -381,8 +381,8 @@ def _header(results):
         f"{_loads(machine['load_average_start'])}, at end: "
         f"{_loads(machine['load_average_end'])}; other processes used "
         f"{_spread(others, 2)} of all cores during the kept windows "
-        f"(other CPU); {results['retries']['retried_windows']} contended "
-        "windows were measured again",
+        f"(other CPU); contended windows were measured again "
+        f"{results['retries']['retried_windows']} times",
         f"- env: TF_ENABLE_ONEDNN_OPTS={onednn} in the kfactor workers "
         "(`import kfactor` sets 1 when unset) except onednn-off rows (0); "
         "malloc rows: MALLOC_MMAP_THRESHOLD_=33554432 "

@@ -1,7 +1,9 @@
 """kfactor's benchmark suite: one run, interleaved windows, JSON + table.
 
-    python -m benchmarks.run                 # everything (about 20 min, CPU)
-    python -m benchmarks.run --quick         # smoke run (1-3 min)
+    python -m benchmarks.run            # everything: ~20 min on 2 CPU cores
+    python -m benchmarks.run --quick    # smoke run: ~5 min (start-up and
+                                        # tracing dominate)
+    python -m benchmarks.run --quick --widths=narrow --parts=steps,data
 
 Measures (see the README's performance section and issue 7):
 
@@ -242,13 +244,17 @@ def parse_args(argv=None):
         "--quick", action="store_true", help="tiny windows, 2 rounds"
     )
     parser.add_argument(
-        "--widths", type=comma_list(WIDTHS), default=list(WIDTHS)
+        "--widths",
+        type=comma_list(WIDTHS),
+        default=list(WIDTHS),
+        help=f"comma list of {', '.join(WIDTHS)} (default: both)",
     )
     parser.add_argument(
         "--parts",
         type=comma_list(PARTS),
         default=list(PARTS),
-        help="what to measure besides the matmul (default: all)",
+        help=f"comma list of {', '.join(PARTS)}: what to measure besides "
+        "the matmul (default: all)",
     )
     parser.add_argument(
         "--repeats", type=int, help="rounds (default 7, quick 2)"

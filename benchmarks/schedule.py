@@ -175,7 +175,7 @@ def run_rounds(groups, timing):
         elapsed = time.perf_counter() - start
         print(
             f"round {round_index + 1}/{timing.repeats} done, {elapsed:.0f} s"
-            f" ({retries.count} contended windows measured again)"
+            f" ({retries.count} retries of contended windows so far)"
         )
     return {"retried_windows": retries.count, "retry_seconds": retries.spent_s}
 
