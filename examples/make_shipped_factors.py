@@ -1,12 +1,16 @@
-"""Trains the small dSprites factors shipped in `saved_factors/` and the plugin.
+"""Ships the factors of a `kfactor demo` run in `saved_factors/` and the plugin.
 
-Reproduces `saved_factors/dsprites/` (common + 5 tasks) and the plugin
-package's subset (common, shape, scale) from nothing, with kfactor's public
-API: procedural dSprites -> narrow multi-task teacher -> factorization ->
-`save_factors`. Seeded, with TF op determinism; about 5 minutes on 2 CPU
-cores.
+`saved_factors/dsprites/` (common + 5 tasks) and the plugin package's subset
+(common, shape, scale) are the factors the default demo trains: procedural
+dSprites -> narrow multi-task teacher -> factorization. This script copies
+them from a finished demo run (`--from_run`), or runs the default demo
+first (about 15 minutes on 2 CPU cores), checks that the copies load and
+assemble to the run's exported logits, and writes `saved_factors/
+dsprites/RESULTS.json` with the run's accuracies.
 
-    python examples/make_shipped_factors.py --overwrite
+    kfactor demo --output_dir=kfactor_runs/demo
+    python examples/make_shipped_factors.py --from_run=kfactor_runs/demo \\
+        --overwrite
 
 Then `kfactor list`, `kfactor assemble` and `kfactor export` work on a fresh
 clone with nothing trained.
@@ -16,17 +20,11 @@ import argparse
 import json
 import os
 import shutil
-import time
-
-import keras
-import numpy as np
-import tensorflow as tf
 
 import kfactor
 from kfactor import artifacts
+from kfactor import demo
 from kfactor.assembly import check_assembly
-from kfactor.evaluation import collect_predictions
-from kfactor.evaluation import task_accuracies
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
@@ -38,100 +36,73 @@ PLUGIN_FACTORS = os.path.join(
     "factors",
 )
 PLUGIN_SUBSET = ("common", "shape", "scale")
+RESULTS_FILE = "RESULTS.json"
 
 
 def parse_args():
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument(
+        "--from_run",
+        help="a finished `kfactor demo` output directory (default: run the "
+        "default demo into kfactor_runs/shipped first)",
+    )
+    parser.add_argument(
         "--out", default=os.path.join(ROOT, "saved_factors", "dsprites")
     )
     parser.add_argument("--plugin_out", default=PLUGIN_FACTORS)
-    parser.add_argument("--num_train", type=int, default=8000)
-    parser.add_argument("--num_test", type=int, default=2000)
-    parser.add_argument("--teacher_epochs", type=int, default=3)
-    parser.add_argument("--factor_epochs", type=int, default=3)
-    parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--overwrite", action="store_true")
     return parser.parse_args()
 
 
-def datasets(args):
-    dsprites = kfactor.data.ProceduralDSprites(seed=args.seed)
-    train, test = dsprites.split(args.num_train, args.num_test)
-    train_ds = kfactor.data.dsprites_dataset(
-        train, batch_size=128, shuffle=True, seed=args.seed, cache=True
-    )
-    test_ds = kfactor.data.dsprites_dataset(
-        test, batch_size=256, shuffle=False, cache=True
-    )
-    return train_ds, test_ds
+def demo_report(run_dir):
+    """The report of a finished demo run, or of a fresh default run."""
+    if run_dir is None:
+        run_dir = os.path.join("kfactor_runs", "shipped")
+        return demo.run_demo(demo.DemoConfig(output_dir=run_dir))
+    path = os.path.join(run_dir, demo.REPORT_FILE)
+    if not os.path.exists(path):
+        raise SystemExit(
+            f"Expected a finished `kfactor demo` run in {run_dir!r}, but "
+            f"{path} does not exist. Fix: run `kfactor demo "
+            f"--output_dir={run_dir}` first, or omit --from_run."
+        )
+    with open(path) as f:
+        return json.load(f)
 
 
-def encoder(latent_dim, name):
-    return kfactor.simple_conv64(
-        latent_dim, widths=kfactor.NARROW_WIDTHS, name=name
-    )
+def copy_factors(source, destination, names, overwrite):
+    with artifacts.atomic_directory(destination, overwrite) as tmp:
+        for name in names:
+            shutil.copytree(os.path.join(source, name), f"{tmp}/{name}")
 
 
-def train(args, train_ds):
-    teacher = kfactor.multitask_teacher(
-        kfactor.data.DSPRITES_NUM_CLASSES,
-        encoder=encoder(10, "teacher_encoder"),
-    )
-    teacher.compile(
-        optimizer=keras.optimizers.Adam(1e-3),
-        loss={
-            t: keras.losses.SparseCategoricalCrossentropy(from_logits=True)
-            for t in kfactor.data.DSPRITES_TASKS
-        },
-    )
-    teacher.fit(train_ds, epochs=args.teacher_epochs, verbose=2)
-    factorizer = kfactor.Factorizer(
-        teacher,
-        common=encoder(10, "common_encoder"),
-        tasks={
-            t: encoder(None, f"{t}_encoder")
-            for t in kfactor.data.DSPRITES_TASKS
-        },
-    )
-    factorizer.compile(optimizer=keras.optimizers.Adam(1e-3))
-    factorizer.fit(train_ds, epochs=args.factor_epochs, verbose=2)
-    return teacher, factorizer
+def check_copies(directory):
+    """Largest |assembled - standalone| logit difference of the copies."""
+    factors = kfactor.load_factors(directory, discover=False)
+    model = kfactor.assemble(factors)
+    return max(check_assembly(model, factors).values())
 
 
 def main():
     args = parse_args()
-    keras.utils.set_random_seed(args.seed)
-    tf.config.experimental.enable_op_determinism()
-    start = time.perf_counter()
-    train_ds, test_ds = datasets(args)
-    teacher, factorizer = train(args, train_ds)
-    logits, labels = collect_predictions(
-        {"teacher": teacher, "factors": factorizer}, test_ds
-    )
-    accuracy = task_accuracies(logits["factors"], labels)
-    factorizer.save_factors(
-        args.out, overwrite=args.overwrite, test_accuracy=accuracy
-    )
-    factors = kfactor.load_factors(args.out)
-    images = next(iter(test_ds))[0][:64]
-    model = kfactor.assemble(factors)
-    differences = check_assembly(model, factors, images)
-    for task, values in model(images).items():
-        standalone = factorizer.factor_network(task)(images)
-        differences[task] = max(
-            differences[task], float(np.max(np.abs(values - standalone)))
-        )
-    with artifacts.atomic_directory(args.plugin_out, args.overwrite) as tmp:
-        for name in PLUGIN_SUBSET:
-            shutil.copytree(os.path.join(args.out, name), f"{tmp}/{name}")
+    report = demo_report(args.from_run)
+    source = report["factors_dir"]
+    names = sorted(os.listdir(source))
+    copy_factors(source, args.out, names, args.overwrite)
+    copy_factors(source, args.plugin_out, PLUGIN_SUBSET, args.overwrite)
     summary = {
-        "factor_accuracy": accuracy,
-        "teacher_accuracy": task_accuracies(logits["teacher"], labels),
-        "assembled_max_abs_diff": differences,
-        "seconds": time.perf_counter() - start,
+        "tasks": report["tasks"],
+        "demo_config": report["config"],
+        "num_train_images": report["num_train_images"],
+        "num_test_images": report["num_test_images"],
     }
-    print(json.dumps(summary, indent=2, sort_keys=True))
+    with open(os.path.join(args.out, RESULTS_FILE), "w") as f:
+        json.dump(summary, f, indent=2, sort_keys=True)
+    differences = {
+        "saved_factors": check_copies(args.out),
+        "plugin": check_copies(args.plugin_out),
+    }
+    print(json.dumps({**summary["tasks"], **differences}, indent=2))
 
 
 if __name__ == "__main__":
