@@ -34,6 +34,7 @@ logger = logging.getLogger(__name__)
 
 REPORT_FILE = "report.json"
 TEACHER_FILE = "teacher.keras"
+KD_STUDENT_FILE = "kd_student.keras"
 #: The KD student's widths are this much wider than the teacher's: about
 #: twice the parameters, the size of one factor network (common + task).
 KD_STUDENT_WIDTH_MULTIPLIER = 1.4
@@ -160,7 +161,21 @@ def evaluate_accuracies(models, test_ds):
 
 def evaluate_codes(factorizer, train_ds, test_ds, config):
     """The disentanglement report of the factorizer's codes."""
-    readers = factorizer_readers(factorizer)
+    return evaluate_readers(
+        factorizer_readers(factorizer),
+        factorizer.task_names,
+        train_ds,
+        test_ds,
+        config,
+    )
+
+
+def evaluate_readers(readers, task_names, train_ds, test_ds, config):
+    """The disentanglement report of the codes that `readers` read.
+
+    `readers` (see `kfactor.codes`) reads the teacher, common and each of
+    `task_names` codes.
+    """
     factor_names = data_lib.DSPRITES_TASKS
     train = collect_codes(
         readers, train_ds, factor_names, config.eval_train_examples
@@ -171,7 +186,7 @@ def evaluate_codes(factorizer, train_ds, test_ds, config):
     return disentanglement_report(
         *train,
         *test,
-        task_names=factorizer.task_names,
+        task_names=task_names,
         factor_names=factor_names,
         dci=config.dci,
         random_state=config.seed,
@@ -222,9 +237,16 @@ def run_demo(config=None):
         models["KD student"], kd_seconds = train_kd_student(
             teacher, train_ds, config
         )
+        models["KD student"].save(
+            os.path.join(config.output_dir, KD_STUDENT_FILE)
+        )
     logger.info("Evaluating.")
     accuracies = evaluate_accuracies(models, test_ds)
-    disentanglement = evaluate_codes(factorizer, train_ds, test_ds, config)
+    # A fresh train split: its first pass is the seeded epoch-0 order, not
+    # the order after training, so `kfactor evaluate` reads the same codes.
+    disentanglement = evaluate_codes(
+        factorizer, dsprites_splits(config)[0], test_ds, config
+    )
     figures = plots.report_figures(
         disentanglement, accuracies, config.output_dir, config.latent_dim
     )

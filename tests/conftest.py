@@ -35,6 +35,33 @@ def fixed_seed():
     yield
 
 
+@pytest.fixture(scope="session")
+def demo_run(tmp_path_factory):
+    """A tiny `kfactor demo` run through the CLI: its output directory."""
+    from absl import flags
+    from absl.testing import flagsaver
+
+    from kfactor import cli
+
+    out = tmp_path_factory.mktemp("demo")
+    flags.FLAGS(["kfactor"])  # parse defaults once
+    with flagsaver.flagsaver(
+        num_train=384,
+        num_test=256,
+        batch_size=64,
+        teacher_epochs=2,
+        factor_epochs=1,
+        kd_epochs=1,
+        widths=["8", "8", "8", "8", "8", "8"],
+        output_dir=str(out),
+        verbose=0,
+        eval_train_examples=384,
+        eval_test_examples=256,
+    ):
+        cli.run(["kfactor", "demo"])
+    return out
+
+
 @pytest.fixture
 def eager():
     """Runs tf.functions eagerly: for tiny models, tracing costs more than

@@ -1,35 +1,16 @@
-"""`kfactor demo` end to end on a tiny configuration, through the CLI."""
+"""`kfactor demo` end to end on a tiny configuration, through the CLI.
+
+The run is the session fixture `demo_run` (conftest.py), shared with the
+`kfactor evaluate` tests.
+"""
 
 import json
 import os
 
 import pytest
-from absl import flags
-from absl.testing import flagsaver
 
 from kfactor import cli
 from kfactor import demo
-
-
-@pytest.fixture(scope="module")
-def demo_run(tmp_path_factory):
-    out = tmp_path_factory.mktemp("demo")
-    flags.FLAGS(["kfactor"])  # parse defaults once
-    with flagsaver.flagsaver(
-        num_train=384,
-        num_test=256,
-        batch_size=64,
-        teacher_epochs=2,
-        factor_epochs=1,
-        kd_epochs=1,
-        widths=["8", "8", "8", "8", "8", "8"],
-        output_dir=str(out),
-        verbose=0,
-        eval_train_examples=384,
-        eval_test_examples=256,
-    ):
-        cli.run(["kfactor", "demo"])
-    return out
 
 
 def test_demo_writes_the_report_with_every_promised_field(demo_run, capsys):
@@ -66,6 +47,7 @@ def test_demo_draws_the_figures_and_saves_the_teacher(demo_run):
         "mi_heatmaps.png",
         "leakage.png",
         demo.TEACHER_FILE,
+        demo.KD_STUDENT_FILE,
     ):
         path = os.path.join(demo_run, name)
         assert os.path.getsize(path) > 1000, name
