@@ -5,6 +5,7 @@ Commands (each a few lines over the public API):
   list      [SOURCES] table of the factors found (default: discovered ones)
   assemble  [SOURCES] --tasks=a,b --out=DIR: assemble, verify, save
   export    [SOURCES] --out=DIR: TF Serving SavedModel in DIR/<version>/
+  evaluate  RUN_DIR | SOURCES --teacher=T.keras --out=DIR: report + figures
 """
 
 import os
@@ -39,12 +40,14 @@ flags.DEFINE_integer("seed", 0, "demo: random seed.")
 flags.DEFINE_string("output_dir", "kfactor_runs/demo", "Where to write.")
 flags.DEFINE_integer("verbose", 1, "Keras verbosity (1: progress bars).")
 flags.DEFINE_list(
-    "factors", [], "list/assemble/export: factor directories or folders."
+    "factors", [], "list/assemble/export/evaluate: factor directories."
 )
 flags.DEFINE_list("tasks", None, "assemble/export: tasks (default: all).")
-flags.DEFINE_string("out", None, "assemble/export: output directory.")
-flags.DEFINE_bool("overwrite", False, "assemble/export: replace --out.")
+flags.DEFINE_string("out", None, "assemble/export/evaluate: output dir.")
+flags.DEFINE_bool("overwrite", False, "assemble/export/evaluate: replace.")
 flags.DEFINE_integer("model_version", 1, "export: TF Serving version dir.")
+flags.DEFINE_string("teacher", None, "evaluate: the teacher's .keras file.")
+flags.DEFINE_string("kd_student", None, "evaluate: a KD student .keras file.")
 
 
 def demo_command(args):
@@ -134,14 +137,51 @@ def export_command(args):
     print(f"{summary['num_parameters']} parameters -> {directory}")
 
 
+@_factor_errors
+def evaluate_command(args):
+    from kfactor import demo
+    from kfactor import evaluate
+
+    sources = [*args, *FLAGS.factors]
+    models = dict(teacher=FLAGS.teacher, kd_student=FLAGS.kd_student)
+    data = {name: FLAGS[name].value for name in evaluate.DATA_FIELDS}
+    if len(sources) == 1 and evaluate.is_run_dir(sources[0]):
+        changed = {k: v for k, v in data.items() if FLAGS[k].present}
+        report = evaluate.evaluate_run(
+            sources[0],
+            FLAGS.out,
+            **models,
+            overwrite=FLAGS.overwrite,
+            **changed,
+        )
+    else:
+        report = evaluate.evaluate_sources(
+            sources,
+            config=demo.DemoConfig(**data),
+            output_dir=FLAGS.out,
+            overwrite=FLAGS.overwrite,
+            **models,
+        )
+    print(demo.format_table(report))
+    if "compared_with_run" in report:
+        diffs = report["compared_with_run"]
+        print(
+            f"\nmax |evaluate - demo|: accuracy "
+            f"{diffs['max_abs_accuracy_diff']:.3g}, scores "
+            f"{diffs['max_abs_score_diff']:.3g}"
+        )
+    print(f"Report: {os.path.dirname(report['figures']['accuracy'])}")
+
+
 COMMANDS = {
     "demo": demo_command,
     "list": list_command,
     "assemble": assemble_command,
     "export": export_command,
+    "evaluate": evaluate_command,
 }
 #: Commands that take factor sources as positional arguments.
-TAKES_SOURCES = ("list", "assemble", "export")
+TAKES_SOURCES = ("list", "assemble", "export", "evaluate")
 
 
 def run(argv):

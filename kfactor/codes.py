@@ -2,8 +2,9 @@
 
 The evaluation suite scores representations, not models: a *code reader*
 is a dict `name -> callable(images) -> [batch, dim]`. `factorizer_readers`
-builds one for an in-memory `Factorizer` (task codes are the posterior
-means, what the factor networks use at inference).
+builds one for an in-memory `Factorizer`, `saved_factor_readers` for saved
+factors (task codes are the posterior means, what the factor networks use
+at inference).
 """
 
 import numpy as np
@@ -38,6 +39,44 @@ def factorizer_readers(factorizer):
     readers = {TEACHER: teacher_code, COMMON: common_code}
     for task, factor in factorizer.task_factors.items():
         readers[task] = task_code(factor)
+    return readers
+
+
+def saved_factor_readers(factors, teacher, tasks=None):
+    """Code readers of saved factors and the teacher they were factorized from.
+
+    The same codes as `factorizer_readers` of the in-memory factorization:
+    the teacher's InfoMax feature (found as `Factorizer` does by default,
+    `teacher_features="auto"`), `z_common` and each task's code mean.
+
+    Args:
+        factors: from `kfactor.load_factors` (dict or list of
+            `SavedFactor`), the common factor and task factors.
+        teacher: the Keras teacher images -> `{task: logits}`.
+        tasks: the task factors to read (all if None).
+
+    Returns:
+        dict name -> callable images -> `[batch, dim]`.
+
+    Example:
+
+    >>> factors = kfactor.load_factors("runs/demo/factors")  # doctest: +SKIP
+    >>> readers = saved_factor_readers(factors, teacher)    # doctest: +SKIP
+    >>> sorted(readers)                                     # doctest: +SKIP
+    ['common', 'orientation', 'pos_x', 'pos_y', 'scale', 'shape', 'teacher']
+    """
+    from kfactor.assembly import resolve
+    from kfactor.features import TeacherReader
+
+    common, task_factors, _ = resolve(factors, tasks)
+    reader = TeacherReader(teacher)
+
+    def teacher_code(images):
+        return reader(images)[1][-1]
+
+    readers = {TEACHER: teacher_code, COMMON: common}
+    for task, factor in task_factors.items():
+        readers[task] = factor.encode
     return readers
 
 

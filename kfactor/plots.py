@@ -59,7 +59,7 @@ def mi_heatmaps(mi_per_dim, factor_names, task_names, code_dims, path):
             `(sum D, K)` matrices.
         factor_names: column names.
         task_names: task blocks in the order of the concatenated codes.
-        code_dims: dims per task block.
+        code_dims: dims per task block (an int, or a list: one per task).
         path: PNG file to write.
     """
     teacher = np.asarray(mi_per_dim["teacher"])
@@ -74,7 +74,9 @@ def mi_heatmaps(mi_per_dim, factor_names, task_names, code_dims, path):
         "teacher latent",
         vmax,
     )
-    rows = [f"{t}:{d}" for t in task_names for d in range(code_dims)]
+    if isinstance(code_dims, int):
+        code_dims = [code_dims] * len(task_names)
+    rows = [f"{t}:{d}" for t, n in zip(task_names, code_dims) for d in range(n)]
     image = _heatmap(
         axes[1], tasks, rows, factor_names, "task codes (concatenated)", vmax
     )
@@ -124,7 +126,7 @@ def report_figures(report, accuracies, output_dir, code_dims):
         report: from `kfactor.report.disentanglement_report`.
         accuracies: dict model name -> dict task -> accuracy.
         output_dir: where the PNG files go.
-        code_dims: dims of each task code.
+        code_dims: dims of each task code (an int, or one per task).
 
     Returns:
         dict figure name -> path.

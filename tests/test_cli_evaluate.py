@@ -1,0 +1,135 @@
+"""`kfactor evaluate` on the tiny demo run (`demo_run`, conftest.py)."""
+
+import contextlib
+import io
+import json
+import os
+
+import keras
+import pytest
+from absl import app
+
+from kfactor import demo
+from kfactor import evaluate
+from tests.test_cli_factors import run_cli
+
+FIGURES = ("accuracy.png", "mi_heatmaps.png", "leakage.png")
+#: The settings that choose the images of the train and test splits.
+SPLIT_FIELDS = ("num_train", "num_test", "batch_size", "seed")
+
+
+def read_report(directory):
+    with open(os.path.join(directory, demo.REPORT_FILE)) as f:
+        return json.load(f)
+
+
+@pytest.fixture(scope="module")
+def evaluation(demo_run):
+    """`kfactor evaluate RUN_DIR` with the default --out, and its stdout."""
+    stdout = io.StringIO()
+    with contextlib.redirect_stdout(stdout):
+        run_cli("evaluate", str(demo_run))
+    return demo_run / evaluate.EVALUATION_SUBDIR, stdout.getvalue()
+
+
+def test_a_run_directory_reproduces_the_demo_numbers(demo_run, evaluation):
+    out, stdout = evaluation
+    run, report = read_report(demo_run), read_report(out)
+    # The saved factors and models give the in-memory ones' numbers.
+    assert report["tasks"] == run["tasks"]
+    assert "kd_student_accuracy" in report["tasks"]["shape"]
+    assert report["disentanglement"] == run["disentanglement"]
+    assert report["compared_with_run"] == {
+        "max_abs_accuracy_diff": 0.0,
+        "max_abs_score_diff": 0.0,
+    }
+    assert report["config"] == run["config"]
+    # The demo's table, row for row (report.json sorts the tasks).
+    assert set(demo.format_table(run).splitlines()) <= set(stdout.splitlines())
+    assert "max |evaluate - demo|: accuracy 0, scores 0" in stdout
+    for name in FIGURES:
+        assert os.path.getsize(out / name) > 1000, name
+
+
+def test_an_earlier_evaluation_is_kept_unless_asked(demo_run, evaluation):
+    with pytest.raises(app.UsageError, match="--overwrite"):
+        run_cli("evaluate", str(demo_run))
+
+
+def test_factor_sources_with_a_teacher_and_the_run_settings(demo_run, tmp_path):
+    factors = demo_run / "factors"
+    config = read_report(demo_run)["config"]
+    run_cli(
+        "evaluate",
+        str(factors / "common"),
+        str(factors / "scale"),
+        str(factors / "shape"),
+        f"--teacher={demo_run / demo.TEACHER_FILE}",
+        f"--out={tmp_path}",
+        *(f"--{name}={config[name]}" for name in SPLIT_FIELDS),
+        "--eval_train_examples=128",  # fewer codes: faster metrics
+        "--eval_test_examples=128",
+    )
+    report = read_report(tmp_path)
+    expected = read_report(demo_run)["tasks"]
+    # Same test images, same accuracies; no KD student unless given.
+    assert sorted(report["tasks"]) == ["scale", "shape"]
+    for task, scores in report["tasks"].items():
+        assert scores == {
+            key: expected[task][key]
+            for key in ("teacher_accuracy", "factor_accuracy")
+        }
+    assert report["config"]["eval_train_examples"] == 128
+    # The code blocks in dSprites factor order.
+    assert report["disentanglement"]["leakage"]["block_names"] == [
+        "shape",
+        "scale",
+    ]
+    assert "compared_with_run" not in report
+    for name in FIGURES:
+        assert os.path.getsize(tmp_path / name) > 1000, name
+
+
+@pytest.fixture(scope="module")
+def wrong_teacher(tmp_path_factory):
+    """A .keras teacher with only a 4-class 'shape' output."""
+    images = keras.Input((64, 64, 1))
+    features = keras.layers.GlobalAveragePooling2D()(images)
+    model = keras.Model(images, {"shape": keras.layers.Dense(4)(features)})
+    path = tmp_path_factory.mktemp("teacher") / "teacher.keras"
+    model.save(path)
+    return path
+
+
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        ([], "Received: none"),
+        (["/nonexistent/run"], "does not exist"),
+        (["{run}/factors", "--out={tmp}"], "--teacher=.*has no report.json"),
+        (["{run}/factors", "--teacher={run}/teacher.keras"], "--out=DIR"),
+        (
+            ["{run}/factors", "--teacher={tmp}/none.keras", "--out={tmp}"],
+            "none.keras \\(missing\\)",
+        ),
+        (
+            ["{run}/factors", "--teacher={bad}", "--out={tmp}"],
+            "mismatched \\{'shape': 4, 'scale': None",
+        ),
+        (
+            ["{run}", "--kd_student={bad}", "--out={tmp}"],
+            "Expected the KD student to output",
+        ),
+        (["{broken}"], "'config' object"),
+    ],
+)
+def test_bad_input_is_one_clear_error(
+    argv, message, demo_run, wrong_teacher, tmp_path
+):
+    broken = tmp_path / "broken_run"
+    broken.mkdir()
+    (broken / demo.REPORT_FILE).write_text("{}")
+    paths = dict(run=demo_run, tmp=tmp_path, bad=wrong_teacher, broken=broken)
+    with pytest.raises(app.UsageError, match=message):
+        run_cli("evaluate", *(arg.format(**paths) for arg in argv))
+    assert not os.path.exists(tmp_path / demo.REPORT_FILE)
