@@ -8,6 +8,7 @@ Commands (each a few lines over the public API):
   evaluate  RUN_DIR | SOURCES --teacher=T.keras --out=DIR: report + figures
 """
 
+import dataclasses
 import os
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
@@ -17,28 +18,47 @@ from absl import app
 from absl import flags
 from absl import logging
 
+from kfactor.demo import DemoConfig
+
 FLAGS = flags.FLAGS
 
-flags.DEFINE_integer("num_train", 30000, "demo: training images.")
-flags.DEFINE_integer("num_test", 5000, "demo: held-out test images.")
-flags.DEFINE_integer("batch_size", 128, "demo: batch size.")
-flags.DEFINE_integer("teacher_epochs", 4, "demo: teacher training epochs.")
-flags.DEFINE_integer("factor_epochs", 4, "demo: factorization epochs.")
-flags.DEFINE_float("learning_rate", 1e-3, "demo: Adam learning rate.")
-flags.DEFINE_list(
-    "widths", ["16", "16", "32", "32", "64", "64"], "demo: conv widths."
-)
-flags.DEFINE_integer("kd_epochs", 4, "demo: KD baseline epochs (0: none).")
+DEMO = DemoConfig()
+flags.DEFINE_integer("num_train", DEMO.num_train, "demo: training images.")
+flags.DEFINE_integer("num_test", DEMO.num_test, "demo: held-out test images.")
+flags.DEFINE_integer("batch_size", DEMO.batch_size, "demo: batch size.")
 flags.DEFINE_integer(
-    "eval_train_examples", 10000, "demo: train codes the metrics fit on."
+    "teacher_epochs", DEMO.teacher_epochs, "demo: teacher training epochs."
 )
 flags.DEFINE_integer(
-    "eval_test_examples", 5000, "demo: test codes the metrics score."
+    "factor_epochs", DEMO.factor_epochs, "demo: factorization epochs."
 )
-flags.DEFINE_bool("dci", False, "demo: also compute DCI (about a minute).")
-flags.DEFINE_integer("seed", 0, "demo: random seed.")
-flags.DEFINE_string("output_dir", "kfactor_runs/demo", "Where to write.")
-flags.DEFINE_integer("verbose", 1, "Keras verbosity (1: progress bars).")
+flags.DEFINE_float(
+    "learning_rate", DEMO.learning_rate, "demo: Adam learning rate."
+)
+flags.DEFINE_list("widths", list(map(str, DEMO.widths)), "demo: conv widths.")
+flags.DEFINE_integer("latent_dim", DEMO.latent_dim, "demo: code size.")
+flags.DEFINE_bool(
+    "variational", DEMO.variational, "demo: Gaussian (VIB) task codes."
+)
+flags.DEFINE_integer(
+    "kd_epochs", DEMO.kd_epochs, "demo: KD baseline epochs (0: none)."
+)
+flags.DEFINE_integer(
+    "eval_train_examples",
+    DEMO.eval_train_examples,
+    "demo: train codes the metrics fit on.",
+)
+flags.DEFINE_integer(
+    "eval_test_examples",
+    DEMO.eval_test_examples,
+    "demo: test codes the metrics score.",
+)
+flags.DEFINE_bool("dci", DEMO.dci, "demo: also compute DCI (about a minute).")
+flags.DEFINE_integer("seed", DEMO.seed, "demo: random seed.")
+flags.DEFINE_string("output_dir", DEMO.output_dir, "Where to write.")
+flags.DEFINE_integer(
+    "verbose", DEMO.verbose, "Keras verbosity (1: progress bars)."
+)
 flags.DEFINE_list(
     "factors", [], "list/assemble/export/evaluate: factor directories."
 )
@@ -53,21 +73,11 @@ flags.DEFINE_string("kd_student", None, "evaluate: a KD student .keras file.")
 def demo_command(args):
     from kfactor import demo
 
-    config = demo.DemoConfig(
-        num_train=FLAGS.num_train,
-        num_test=FLAGS.num_test,
-        batch_size=FLAGS.batch_size,
-        teacher_epochs=FLAGS.teacher_epochs,
-        factor_epochs=FLAGS.factor_epochs,
-        learning_rate=FLAGS.learning_rate,
-        widths=tuple(int(w) for w in FLAGS.widths),
-        kd_epochs=FLAGS.kd_epochs,
-        eval_train_examples=FLAGS.eval_train_examples,
-        eval_test_examples=FLAGS.eval_test_examples,
-        dci=FLAGS.dci,
-        seed=FLAGS.seed,
-        output_dir=FLAGS.output_dir,
-        verbose=FLAGS.verbose,
+    config = DemoConfig(
+        **{
+            field.name: FLAGS[field.name].value
+            for field in dataclasses.fields(DemoConfig)
+        }
     )
     report = demo.run_demo(config)
     print(demo.format_table(report))

@@ -42,17 +42,28 @@ KD_STUDENT_WIDTH_MULTIPLIER = 1.4
 
 @dataclasses.dataclass
 class DemoConfig:
-    """Sizes and schedule of the demo (defaults fit 15 min on 2 cores)."""
+    """Sizes and schedule of the demo (defaults fit 15 min on 2 cores).
 
-    num_train: int = 30000
+    The narrow teacher needs about 5,000 steps of batch 64 before it tells
+    the three shapes apart (the other tasks come earlier), hence 60,000
+    images, batch 64 and 8 teacher epochs. Task codes are deterministic
+    with the batch-moment InfoMin, the variant behind the reference code's
+    published results: with Gaussian codes (VIB) the five-task
+    factorization had not learned `shape` after 1,800 steps (0.40, chance
+    0.33), deterministic codes reached 0.76 after 1,200 (both measured on
+    this teacher; `variational=True` gives the VIB variant).
+    """
+
+    num_train: int = 60000
     num_test: int = 5000
-    batch_size: int = 128
-    teacher_epochs: int = 4
-    factor_epochs: int = 4
+    batch_size: int = 64
+    teacher_epochs: int = 8
+    factor_epochs: int = 3
     learning_rate: float = 1e-3
     widths: tuple = NARROW_WIDTHS
     latent_dim: int = 10
-    kd_epochs: int = 4
+    variational: bool = False
+    kd_epochs: int = 2
     eval_train_examples: int = 10000
     eval_test_examples: int = 5000
     dci: bool = False
@@ -102,7 +113,7 @@ def build_teacher(config, name="teacher", width_multiplier=1.0):
 
 
 def build_factorizer(
-    teacher, config, task_names=None, variational=True, **options
+    teacher, config, task_names=None, variational=None, **options
 ):
     """The demo's factorizer: narrow SimpleConv64 common and task encoders.
 
@@ -110,7 +121,8 @@ def build_factorizer(
         teacher: the dSprites teacher.
         config: a `DemoConfig` (widths, latent size).
         task_names: the tasks to factorize (all five by default).
-        variational: Gaussian (True) or deterministic task codes.
+        variational: Gaussian (True) or deterministic task codes; by
+            default `config.variational`.
         **options: `Factorizer` / `imb_objective` options.
     """
 
@@ -121,7 +133,9 @@ def build_factorizer(
     tasks = {
         t: TaskFactor(
             encoder(None, f"{t}_encoder"),
-            variational=variational,
+            variational=(
+                config.variational if variational is None else variational
+            ),
             name=f"task_{t}",
         )
         for t in task_names
@@ -136,7 +150,15 @@ def build_factorizer(
 
 def _timed_fit(model, train_ds, epochs, config, **kwargs):
     start = time.perf_counter()
-    model.fit(train_ds, epochs=epochs, verbose=config.verbose, **kwargs)
+    # The dataset reshuffles itself each epoch; shuffle=False only stops
+    # Keras warning that its own (default) shuffle does not apply.
+    model.fit(
+        train_ds,
+        epochs=epochs,
+        verbose=config.verbose,
+        shuffle=False,
+        **kwargs,
+    )
     seconds = time.perf_counter() - start
     images = epochs * config.num_train
     return seconds, images / seconds if seconds > 0 else 0.0
@@ -215,7 +237,11 @@ def run_demo(config=None):
         build_teacher(config), keras.optimizers.Adam(config.learning_rate)
     )
     teacher_seconds, teacher_rate = _timed_fit(
-        teacher, train_ds, config.teacher_epochs, config
+        teacher,
+        train_ds,
+        config.teacher_epochs,
+        config,
+        validation_data=test_ds,
     )
     teacher.save(os.path.join(config.output_dir, TEACHER_FILE))
 

@@ -202,6 +202,13 @@ def test_split_is_disjoint_seeded_and_sized():
     assert train.min() >= 0 and test.max() < 737_280
 
 
+def test_split_prefixes_are_uniform_subsets():
+    # Metrics score the first N test images: each shape must be there.
+    _, test = kd.dsprites_split(0, 3000, seed=0)
+    shapes = kd.index_to_factors(test[:300])[:, 0]
+    assert np.bincount(shapes, minlength=3).min() > 70
+
+
 def test_split_errors():
     with pytest.raises(ValueError, match="737280"):
         kd.dsprites_split(700_000, 40_000)
