@@ -16,13 +16,14 @@ their parameter bytes (N standalone networks hold the common factor N
 times).
 """
 
+import kfactor
+from kfactor.assembly import factor_network
+
 import tensorflow as tf
 
-import kfactor
 from benchmarks import flops
 from benchmarks import models
 from benchmarks.protocol import Item
-from kfactor.assembly import factor_network
 
 
 def inference_loop(fns, images):

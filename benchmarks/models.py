@@ -11,11 +11,11 @@ import functools
 import os
 import tempfile
 
-import numpy as np
-import tensorflow as tf
-
 import kfactor
 from kfactor import demo
+
+import numpy as np
+import tensorflow as tf
 
 WIDTHS = {"full": kfactor.FULL_WIDTHS, "narrow": kfactor.NARROW_WIDTHS}
 LATENT_DIM = 10

@@ -10,9 +10,10 @@
   items are timed, and a window does not begin on a full prefetch buffer.
 """
 
+import kfactor
+
 import tensorflow as tf
 
-import kfactor
 from benchmarks import flops
 from benchmarks.protocol import Item
 

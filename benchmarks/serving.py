@@ -14,10 +14,11 @@ import os
 import shutil
 import tempfile
 
+import kfactor
+
 import numpy as np
 import tensorflow as tf
 
-import kfactor
 from benchmarks import models
 from benchmarks.protocol import Item
 

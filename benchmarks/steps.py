@@ -6,12 +6,13 @@ Modes: `eager` (`run_eagerly=True`), `function` (`tf.function`,
 `jit_compile=False`) and `xla` (`jit_compile=True`).
 """
 
+from kfactor.teacher import compile_teacher
+
 import keras
 
 from benchmarks import flops
 from benchmarks import models
 from benchmarks.protocol import Item
-from kfactor.teacher import compile_teacher
 
 MODES = ("eager", "function", "xla")
 LEARNING_RATE = 1e-4  # the reference's; the speed does not depend on it

@@ -15,6 +15,7 @@ import platform
 # kfactor first: it sets TF_ENABLE_ONEDNN_OPTS and KERAS_BACKEND before
 # TensorFlow and Keras are imported (by it, then by the modules below).
 import kfactor
+
 from benchmarks import assembly
 from benchmarks import protocol
 from benchmarks import reference_rates

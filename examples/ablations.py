@@ -17,12 +17,6 @@ import time
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 # ruff: noqa: E402
-import keras
-import numpy as np
-from absl import app
-from absl import flags
-from absl import logging
-
 from kfactor import data as data_lib
 from kfactor import demo
 from kfactor import metrics
@@ -31,6 +25,12 @@ from kfactor.codes import TEACHER
 from kfactor.codes import collect_codes
 from kfactor.codes import factorizer_readers
 from kfactor.teacher import compile_teacher
+
+import keras
+import numpy as np
+from absl import app
+from absl import flags
+from absl import logging
 
 FLAGS = flags.FLAGS
 flags.DEFINE_list("seeds", ["0", "1", "2"], "Seeds, one full run each.")

@@ -24,15 +24,15 @@ import json
 import os
 import tempfile
 
-import keras
-import tensorflow as tf
-from absl import app
-from absl import flags
-
 import kfactor
 from kfactor.distribute import distributed_fit
 from kfactor.distribute import is_chief
 from kfactor.teacher import compile_teacher
+
+import keras
+import tensorflow as tf
+from absl import app
+from absl import flags
 
 
 def define_flags(flag_values=flags.FLAGS):

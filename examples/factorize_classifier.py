@@ -24,16 +24,16 @@ import json
 import os
 import re
 
-import keras
-from absl import app
-from absl import flags
-
 import kfactor
 from kfactor.applications import applications_encoder
 from kfactor.applications import as_task_teacher
 from kfactor.applications import stage_layer_names
 from kfactor.data.folders import load_image_folder
 from kfactor.wrn import wide_resnet
+
+import keras
+from absl import app
+from absl import flags
 
 TASK = "label"
 WRN_SPEC = re.compile(r"^wrn-(\d+)-(\d+)$")

@@ -16,15 +16,15 @@ Any keras-tuner tuner works the same way (`BayesianOptimization`,
 import json
 import os
 
-import keras
-import keras_tuner
-from absl import app
-from absl import flags
-
 import kfactor
 from kfactor.teacher import compile_teacher
 from kfactor.tuning import OBJECTIVES
 from kfactor.tuning import FactorizationHyperModel
+
+import keras
+import keras_tuner
+from absl import app
+from absl import flags
 
 
 def define_flags(flag_values=flags.FLAGS):

@@ -24,10 +24,10 @@ factorizer = kfactor.Factorizer(
 
 import logging
 
+from kfactor.wrn import WIDE_RESNET_STAGES
+
 import keras
 from keras import ops
-
-from kfactor.wrn import WIDE_RESNET_STAGES
 
 logger = logging.getLogger(__name__)
 

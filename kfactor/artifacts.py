@@ -17,12 +17,12 @@ import os
 import shutil
 import tempfile
 
+from kfactor import manifest as manifest_lib
+from kfactor.saved_factor import restored_variables
+
 import keras
 import tensorflow as tf
 from keras import ops
-
-from kfactor import manifest as manifest_lib
-from kfactor.saved_factor import restored_variables
 
 logger = logging.getLogger(__name__)
 

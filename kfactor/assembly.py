@@ -8,13 +8,13 @@ output equals its standalone factor network's (checked on a probe batch).
 
 import logging
 
-import keras
-import numpy as np
-
 from kfactor import manifest as manifest_lib
 from kfactor.artifacts import task_inference_networks
 from kfactor.factorizer import Factorizer
 from kfactor.saved_factor import SavedFactor
+
+import keras
+import numpy as np
 
 logger = logging.getLogger(__name__)
 

@@ -10,11 +10,11 @@ Keras 3.15 it fails on dict outputs: its loss structure is a `TrackedDict`
 that `keras.tree` will not match with the labels' `dict`.)
 """
 
-import keras
-from keras import ops
-
 from kfactor import losses as losses_lib
 from kfactor.features import probe_teacher
+
+import keras
+from keras import ops
 
 
 @keras.saving.register_keras_serializable(package="kfactor")

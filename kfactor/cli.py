@@ -14,11 +14,11 @@ import os
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 # ruff: noqa: E402
+from kfactor.demo import DemoConfig
+
 from absl import app
 from absl import flags
 from absl import logging
-
-from kfactor.demo import DemoConfig
 
 FLAGS = flags.FLAGS
 

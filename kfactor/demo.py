@@ -11,8 +11,6 @@ import logging
 import os
 import time
 
-import keras
-
 from kfactor import data as data_lib
 from kfactor import plots
 from kfactor.baseline import DistilledStudent
@@ -29,6 +27,8 @@ from kfactor.publish import publish_factors
 from kfactor.report import disentanglement_report
 from kfactor.report import summary_rows
 from kfactor.teacher import compile_teacher
+
+import keras
 
 logger = logging.getLogger(__name__)
 

@@ -24,9 +24,6 @@ import json
 import os
 import time
 
-import keras
-import numpy as np
-
 from kfactor import data as data_lib
 from kfactor import demo
 from kfactor import manifest as manifest_lib
@@ -37,6 +34,9 @@ from kfactor.features import probe_teacher
 from kfactor.plugins import load_factors
 from kfactor.publish import FACTORS_SUBDIR
 from kfactor.report import summary_rows
+
+import keras
+import numpy as np
 
 EVALUATION_SUBDIR = "evaluation"
 #: The images of the procedural dSprites the factors must take.

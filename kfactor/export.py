@@ -13,16 +13,16 @@ the teacher, the auxiliary heads and the InfoMax projections are not in it.
 import logging
 import os
 
-import keras
-import numpy as np
-import tensorflow as tf
-
 from kfactor import manifest as manifest_lib
 from kfactor.artifacts import atomic_directory
 from kfactor.artifacts import directory_size
 from kfactor.assembly import assemble
 from kfactor.factorizer import Factorizer
 from kfactor.saved_factor import restored_variables
+
+import keras
+import numpy as np
+import tensorflow as tf
 
 logger = logging.getLogger(__name__)
 

@@ -8,10 +8,6 @@ network = factorizer.factor_network("shape")   # images -> logits
 ```
 """
 
-import keras
-import tensorflow as tf
-from keras import ops
-
 from kfactor import losses as losses_lib
 from kfactor.features import TeacherReader
 from kfactor.features import feature_model
@@ -20,6 +16,10 @@ from kfactor.features import probe_teacher
 from kfactor.layers import CommonFactor
 from kfactor.layers import ProjectionMLP
 from kfactor.layers import TaskFactor
+
+import keras
+import tensorflow as tf
+from keras import ops
 
 
 def _image_shape(teacher, common):

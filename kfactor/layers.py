@@ -7,10 +7,10 @@ task's own `TaskFactor` encoder.
 
 import collections
 
+from kfactor.models import classification_head
+
 import keras
 from keras import ops
-
-from kfactor.models import classification_head
 
 TaskCode = collections.namedtuple("TaskCode", ["sample", "mean", "log_var"])
 TaskCode.__doc__ = """A task factor's code.

@@ -14,12 +14,12 @@ configuration's weights (method reference section 2.2).
 
 import collections
 
+from kfactor import mi
+
 import keras
 import tensorflow as tf
 import tensorflow_probability as tfp
 from keras import ops
-
-from kfactor import mi
 
 tfd = tfp.distributions
 

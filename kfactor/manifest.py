@@ -19,11 +19,11 @@ import json
 import os
 import re
 
+from kfactor.version import __version__
+
 import keras
 import numpy as np
 import tensorflow as tf
-
-from kfactor.version import __version__
 
 MANIFEST_FILE = "kfactor.json"
 SAVED_MODEL_DIR = "saved_model"

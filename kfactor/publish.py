@@ -16,14 +16,14 @@ serving export gives the assembled model's.
 import logging
 import os
 
-import numpy as np
-
 from kfactor import manifest as manifest_lib
 from kfactor.artifacts import directory_size
 from kfactor.assembly import assemble
 from kfactor.export import check_export
 from kfactor.export import export_for_serving
 from kfactor.plugins import load_factors
+
+import numpy as np
 
 logger = logging.getLogger(__name__)
 

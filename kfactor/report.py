@@ -7,12 +7,12 @@ task codes on factors, the block MI matrix, and linear transfer probes from
 the common code. The result is plain JSON-able Python.
 """
 
-import numpy as np
-
 from kfactor import metrics
 from kfactor.codes import COMMON
 from kfactor.codes import TEACHER
 from kfactor.codes import concatenate_blocks
+
+import numpy as np
 
 TASK_CODES = "task_codes"
 

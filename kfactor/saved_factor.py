@@ -8,13 +8,13 @@ shared by several tasks holds its weights once.
 
 import os
 
+from kfactor import manifest as manifest_lib
+
 import keras
 import tensorflow as tf
 
 # Keras's safe-mode flag, as `keras.layers.TFSMLayer.from_config` reads it.
 from keras.src.saving import serialization_lib
-
-from kfactor import manifest as manifest_lib
 
 #: The endpoints each role's SavedModel must have.
 ENDPOINTS = {

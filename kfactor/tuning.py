@@ -28,16 +28,16 @@ Objectives (all maximised), logged every epoch by `FactorizationScores`:
   / 2`, both in [0, 1]: accurate and disentangled factors.
 """
 
-import keras
-import keras_tuner
-import numpy as np
-import tensorflow as tf
-
 from kfactor import metrics
 from kfactor import mi
 from kfactor.codes import collect_codes
 from kfactor.codes import concatenate_blocks
 from kfactor.factorizer import Factorizer
+
+import keras
+import keras_tuner
+import numpy as np
+import tensorflow as tf
 
 MEAN_ACCURACY = "mean_factor_accuracy"
 TASK_CODE_MIG = "task_code_mig"

@@ -38,10 +38,10 @@ def fixed_seed():
 @pytest.fixture(scope="session")
 def demo_run(tmp_path_factory):
     """A tiny `kfactor demo` run through the CLI: its output directory."""
+    from kfactor import cli
+
     from absl import flags
     from absl.testing import flagsaver
-
-    from kfactor import cli
 
     out = tmp_path_factory.mktemp("demo")
     flags.FLAGS(["kfactor"])  # parse defaults once

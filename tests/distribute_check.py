@@ -22,11 +22,12 @@ tf.config.set_logical_device_configuration(
     [tf.config.LogicalDeviceConfiguration()] * 2,
 )
 
+import kfactor  # noqa: E402
+from kfactor.distribute import distributed_fit  # noqa: E402
+
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
 
-import kfactor  # noqa: E402
-from kfactor.distribute import distributed_fit  # noqa: E402
 from tests import helpers  # noqa: E402
 
 GLOBAL_BATCH = 16

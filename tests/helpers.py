@@ -1,10 +1,10 @@
 """Tiny models and data shared by the tests (16x16 images, small convs)."""
 
+import kfactor
+
 import keras
 import numpy as np
 import tensorflow as tf
-
-import kfactor
 
 TINY_SHAPE = (16, 16, 1)
 TINY_WIDTHS = (8, 16, 16)

@@ -2,14 +2,14 @@
 
 import doctest
 
-import keras
-import numpy as np
-import pytest
-
 import kfactor
 from kfactor import applications
 from kfactor.features import head_input
 from kfactor.wrn import wide_resnet
+
+import keras
+import numpy as np
+import pytest
 
 MOBILENET = dict(input_shape=(32, 32, 3), alpha=0.35, weights=None)
 

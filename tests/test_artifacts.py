@@ -4,14 +4,15 @@ import datetime
 import json
 import os
 
+from kfactor import artifacts
+from kfactor import manifest as manifest_lib
+from kfactor.saved_factor import restored_variables
+
 import keras
 import numpy as np
 import pytest
 import tensorflow as tf
 
-from kfactor import artifacts
-from kfactor import manifest as manifest_lib
-from kfactor.saved_factor import restored_variables
 from tests import factor_fixtures as ff
 
 

@@ -3,14 +3,15 @@
 import json
 import os
 
-import keras
-import numpy as np
-import pytest
-
 import kfactor
 from kfactor import artifacts
 from kfactor import assembly
 from kfactor import manifest as manifest_lib
+
+import keras
+import numpy as np
+import pytest
+
 from tests import factor_fixtures as ff
 from tests import helpers
 

@@ -31,13 +31,19 @@ def test_import_selects_tensorflow_and_onednn():
     assert result.stdout.split() == ["tensorflow", "1"]
 
 
-def test_users_onednn_choice_is_kept():
-    result = run_fresh(PROBE, TF_ENABLE_ONEDNN_OPTS="0")
-    assert result.stdout.split() == ["tensorflow", "0"]
-
-
 def test_other_backend_is_a_clear_error():
     result = run_fresh("import kfactor", KERAS_BACKEND="jax")
     assert result.returncode != 0
     assert "KERAS_BACKEND='jax'" in result.stderr
     assert "Fix:" in result.stderr
+
+
+def test_tensorflow_imported_first_warns_with_the_fix():
+    result = run_fresh("import tensorflow, kfactor")
+    assert result.returncode == 0, result.stderr
+    assert "TensorFlow was imported before kfactor" in result.stderr
+    assert "TF_ENABLE_ONEDNN_OPTS=1" in result.stderr
+    silenced = run_fresh(
+        "import tensorflow, kfactor", TF_ENABLE_ONEDNN_OPTS="0"
+    )
+    assert "imported before kfactor" not in silenced.stderr

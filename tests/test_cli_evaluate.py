@@ -5,12 +5,13 @@ import io
 import json
 import os
 
+from kfactor import demo
+from kfactor import evaluate
+
 import keras
 import pytest
 from absl import app
 
-from kfactor import demo
-from kfactor import evaluate
 from tests.test_cli_factors import run_cli
 
 FIGURES = ("accuracy.png", "mi_heatmaps.png", "leakage.png")

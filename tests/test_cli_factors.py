@@ -3,12 +3,13 @@
 import os
 import subprocess
 
+from kfactor import cli
+from kfactor import plugins
+
 import pytest
 import tensorflow as tf
 from absl import app
 
-from kfactor import cli
-from kfactor import plugins
 from tests import factor_fixtures as ff
 
 SHIPPED = os.path.join(ff.REPO_ROOT, "saved_factors")

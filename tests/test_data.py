@@ -3,13 +3,13 @@
 import math
 import time
 
-import numpy as np
-import pytest
-import tensorflow as tf
-
 from kfactor import data as kd
 from kfactor.data import pipeline
 from kfactor.data import render
+
+import numpy as np
+import pytest
+import tensorflow as tf
 
 SIZES = (3, 6, 40, 32, 32)
 

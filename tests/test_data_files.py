@@ -1,12 +1,12 @@
 """Tests of the official-file loaders and `ArraySplit`, on tiny fake files."""
 
+from kfactor import data as kd
+from kfactor.data import files
+
 import h5py
 import numpy as np
 import pytest
 import tensorflow as tf
-
-from kfactor import data as kd
-from kfactor.data import files
 
 SHAPES3D_VALUES = (
     np.linspace(0.0, 0.9, 10),

@@ -1,11 +1,11 @@
 """Image folders as a one-task dataset."""
 
+from kfactor.data.folders import load_image_folder
+
 import keras
 import numpy as np
 import pytest
 import tensorflow as tf
-
-from kfactor.data.folders import load_image_folder
 
 
 def write_folder(root, classes=("cat", "dog"), per_class=5):

@@ -1,11 +1,11 @@
 """Tests of the offline TFDS loaders, with `tfds.testing.mock_data`."""
 
+from kfactor import data as kd
+
 import numpy as np
 import pytest
 import tensorflow as tf
 import tensorflow_datasets as tfds
-
-from kfactor import data as kd
 
 SHAPES = {
     "dsprites": (64, 64, 1),

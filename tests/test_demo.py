@@ -7,10 +7,10 @@ The run is the session fixture `demo_run` (conftest.py), shared with the
 import json
 import os
 
-import pytest
-
 from kfactor import cli
 from kfactor import demo
+
+import pytest
 
 
 def test_demo_writes_the_report_with_every_promised_field(demo_run, capsys):

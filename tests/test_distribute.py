@@ -7,10 +7,11 @@ import pathlib
 import subprocess
 import sys
 
+from kfactor import distribute
+
 import pytest
 import tensorflow as tf
 
-from kfactor import distribute
 from tests import helpers
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]

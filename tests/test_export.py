@@ -5,12 +5,13 @@ import subprocess
 import sys
 import textwrap
 
+import kfactor
+from kfactor import export
+
 import numpy as np
 import pytest
 import tensorflow as tf
 
-import kfactor
-from kfactor import export
 from tests import factor_fixtures as ff
 from tests import helpers
 

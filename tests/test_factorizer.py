@@ -3,12 +3,13 @@
 import glob
 import os
 
+import kfactor
+
 import keras
 import numpy as np
 import pytest
 import tensorflow as tf
 
-import kfactor
 from tests import helpers
 
 

@@ -1,13 +1,13 @@
 """Each loss term against an independent NumPy computation."""
 
+from kfactor import losses
+from kfactor import mi
+from kfactor.layers import TaskCode
+
 import keras
 import numpy as np
 import pytest
 from scipy import special
-
-from kfactor import losses
-from kfactor import mi
-from kfactor.layers import TaskCode
 
 RNG = np.random.default_rng(0)
 CLASSES = {"a": 3, "b": 5}

@@ -6,13 +6,13 @@ independent of the factors, and "rotated" codes mix two factors by 45
 degrees, so every code dimension carries both.
 """
 
-import numpy as np
-import pytest
-from sklearn import metrics as sk_metrics
-
 import kfactor.metrics
 from kfactor import metrics
 from kfactor.metrics import _discrete
+
+import numpy as np
+import pytest
+from sklearn import metrics as sk_metrics
 
 N_TRAIN = 600
 N_TEST = 300

@@ -31,10 +31,10 @@ scikit-learn's solvers; if a scikit-learn upgrade moves them, rerun that
 procedure rather than loosening the tolerances.
 """
 
+from kfactor import metrics
+
 import numpy as np
 import pytest
-
-from kfactor import metrics
 
 # disentanglement_lib 1.5 outputs, keyed by the seed of `_arrays`.
 REFERENCE = {

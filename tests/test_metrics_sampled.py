@@ -1,9 +1,9 @@
 """Tests for the sampled metrics (beta-VAE, FactorVAE) and the sampler API."""
 
+from kfactor import metrics
+
 import numpy as np
 import pytest
-
-from kfactor import metrics
 
 SIZES = dict(num_train=300, num_eval=150, batch_size=16)
 

@@ -1,11 +1,11 @@
 """MI bounds: Gaussian ground truth, NumPy twins, reference sanity values."""
 
+from kfactor import mi
+
 import numpy as np
 import pytest
 import tensorflow as tf
 from scipy import special
-
-from kfactor import mi
 
 
 def correlated_gaussian_scores(rho, dim, batch, seed=0):

@@ -7,14 +7,15 @@ import subprocess
 import sys
 import textwrap
 
-import keras
-import numpy as np
-import pytest
-
 import kfactor
 from kfactor import manifest as manifest_lib
 from kfactor import plugins
 from kfactor.saved_factor import restored_variables
+
+import keras
+import numpy as np
+import pytest
+
 from tests import factor_fixtures as ff
 from tests import helpers
 

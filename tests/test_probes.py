@@ -1,9 +1,9 @@
 """Tests for the factor-level probes: linear probe, leakage, block MI."""
 
+from kfactor import metrics
+
 import numpy as np
 import pytest
-
-from kfactor import metrics
 
 N_TRAIN = 600
 N_TEST = 300

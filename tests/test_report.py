@@ -1,13 +1,14 @@
 """Disentanglement report, code collection and the KD baseline."""
 
+from kfactor import codes as codes_lib
+from kfactor import report as report_lib
+from kfactor.baseline import DistilledStudent
+
 import keras
 import numpy as np
 import pytest
 import tensorflow as tf
 
-from kfactor import codes as codes_lib
-from kfactor import report as report_lib
-from kfactor.baseline import DistilledStudent
 from tests import helpers
 
 FACTORS = ["a", "b", "c"]

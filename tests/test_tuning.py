@@ -2,13 +2,14 @@
 
 import doctest
 
+import kfactor
+from kfactor import tuning
+
 import keras
 import keras_tuner
 import numpy as np
 import pytest
 
-import kfactor
-from kfactor import tuning
 from tests import helpers
 
 

@@ -2,14 +2,14 @@
 
 import doctest
 
-import keras
-import numpy as np
-import pytest
-
 from kfactor import applications
 from kfactor import wrn as wrn_module
 from kfactor.wrn import WIDE_RESNET_STAGES
 from kfactor.wrn import wide_resnet
+
+import keras
+import numpy as np
+import pytest
 
 
 def test_wrn_28_2_has_the_reference_shape():

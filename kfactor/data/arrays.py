@@ -2,9 +2,9 @@
 
 import dataclasses
 
-import numpy as np
-
 from kfactor.data.pipeline import array_dataset
+
+import numpy as np
 
 SPLITS = ("train", "test")
 

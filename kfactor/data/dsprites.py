@@ -14,8 +14,6 @@ renders 22,000-62,000 images/s, the NumPy renderer 26,000-49,000 images/s
 on one core; a training step consumes 100-400 images/s.
 """
 
-import numpy as np
-
 from kfactor.data.grid import DSPRITES_FACTOR_SIZES
 from kfactor.data.grid import DSPRITES_FACTOR_VALUES
 from kfactor.data.grid import DSPRITES_NUM_IMAGES
@@ -27,6 +25,8 @@ from kfactor.data.grid import index_to_factors
 from kfactor.data.pipeline import dsprites_dataset
 from kfactor.data.render import OBSERVATION_SHAPE
 from kfactor.data.render import render_numpy
+
+import numpy as np
 
 
 def _draw_ints(random_state, high, size):

@@ -22,12 +22,12 @@ import logging
 import os
 import zipfile
 
-import numpy as np
-
 from kfactor.data.arrays import ArraySplit
 from kfactor.data.grid import DSPRITES_FACTOR_SIZES
 from kfactor.data.grid import DSPRITES_NUM_CLASSES
 from kfactor.data.grid import DSPRITES_TASKS
+
+import numpy as np
 
 DSPRITES_NPZ_NAME = "dsprites_ndarray_co1sh3sc6or40x32y32_64x64.npz"
 DSPRITES_URL = "https://github.com/deepmind/dsprites-dataset"

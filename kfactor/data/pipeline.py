@@ -16,9 +16,6 @@ images/s, so data generation is never the bottleneck.
 
 import itertools
 
-import numpy as np
-import tensorflow as tf
-
 from kfactor.data.grid import DSPRITES_FACTOR_SIZES
 from kfactor.data.grid import DSPRITES_NUM_IMAGES
 from kfactor.data.grid import DSPRITES_STRIDES
@@ -26,6 +23,9 @@ from kfactor.data.grid import DSPRITES_TASKS
 from kfactor.data.grid import index_to_factors
 from kfactor.data.render import render_numpy
 from kfactor.data.render import render_tf
+
+import numpy as np
+import tensorflow as tf
 
 _RENDER_CHUNK = 4096
 

@@ -28,12 +28,12 @@ multiplications, additions and comparisons, with no transcendental
 functions at render time, so they produce bit-identical images.
 """
 
-import numpy as np
-import tensorflow as tf
-
 from kfactor.data.grid import DSPRITES_FACTOR_SIZES
 from kfactor.data.grid import DSPRITES_FACTOR_VALUES
 from kfactor.data.grid import check_factors
+
+import numpy as np
+import tensorflow as tf
 
 IMAGE_SIZE = 64
 OBSERVATION_SHAPE = (IMAGE_SIZE, IMAGE_SIZE, 1)

@@ -8,12 +8,12 @@ and shapes3d have a single `"train"` split; use TFDS slicing such as
 
 import os
 
-import tensorflow as tf
-
 from kfactor.data.files import SHAPES3D_NUM_CLASSES
 from kfactor.data.files import SHAPES3D_TASKS
 from kfactor.data.grid import DSPRITES_NUM_CLASSES
 from kfactor.data.grid import DSPRITES_TASKS
+
+import tensorflow as tf
 
 # TFDS feature holding the label of each kfactor task, per dataset.
 TFDS_LABEL_FEATURES = {

@@ -11,9 +11,9 @@ Entropies and mutual informations are plug-in (maximum-likelihood)
 estimates in nats, equal to `sklearn.metrics.mutual_info_score`.
 """
 
-import numpy as np
-
 from kfactor.metrics import _validation
+
+import numpy as np
 
 
 def histogram_discretize(codes, num_bins=20):

@@ -1,9 +1,9 @@
 """Helpers of the sampled metrics: argument checks, grouped encoding."""
 
-import numpy as np
-
 from kfactor.metrics import _validation
 from kfactor.metrics import sampler as sampler_lib
+
+import numpy as np
 
 # Training points whose observations go through one representation call.
 POINTS_PER_CALL = 16

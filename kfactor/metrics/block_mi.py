@@ -2,10 +2,10 @@
 
 import dataclasses
 
-import numpy as np
-
 from kfactor.metrics import _discrete
 from kfactor.metrics import _validation
+
+import numpy as np
 
 
 @dataclasses.dataclass(frozen=True, eq=False)

@@ -19,11 +19,11 @@ With many-valued factors 1,000 samples leave the classifiers overfitted
 report informativeness from a larger `max_train_samples` when it matters.
 """
 
+from kfactor.metrics import _validation
+
 import numpy as np
 from sklearn import ensemble
 from sklearn import utils as sklearn_utils
-
-from kfactor.metrics import _validation
 
 # Added to every importance before taking entropies, as in the reference, so
 # that an all-zero row or column has a defined (uniform) distribution.

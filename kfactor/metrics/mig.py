@@ -5,10 +5,10 @@ N=10,000, D=10, K=5 dSprites-sized factors (3, 6, 40, 32, 32 values):
 under 0.1 s.
 """
 
-import numpy as np
-
 from kfactor.metrics import _discrete
 from kfactor.metrics import _validation
+
+import numpy as np
 
 
 def mig(codes, factors, num_bins=20):

@@ -6,12 +6,12 @@ factors (3, 6, 40, 32, 32 values), 1.7 s for K=5 factors of 4 values,
 nearly all of it in the logistic regressions.
 """
 
+from kfactor.metrics import _discrete
+from kfactor.metrics import _validation
+
 import numpy as np
 from sklearn import linear_model
 from sklearn import metrics as sk_metrics
-
-from kfactor.metrics import _discrete
-from kfactor.metrics import _validation
 
 
 def _modularity(mutual_info):

@@ -21,10 +21,10 @@ to a 40-valued factor, 3 s; `block_mutual_info`, 0.1 s.
 import dataclasses
 from typing import NamedTuple
 
+from kfactor.metrics import _validation
+
 import numpy as np
 from sklearn import linear_model
-
-from kfactor.metrics import _validation
 
 
 class ProbeResult(NamedTuple):

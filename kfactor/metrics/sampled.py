@@ -20,10 +20,10 @@ encoding the 1.92 million (beta-VAE) or 0.97 million (FactorVAE)
 observations.
 """
 
+from kfactor.metrics import _sampling
+
 import numpy as np
 from sklearn import linear_model
-
-from kfactor.metrics import _sampling
 
 
 def _beta_vae_points(sampler, representation_fn, batch_size, num_points, rng):

@@ -6,10 +6,10 @@ Timing (measured once by hand on 2 CPU cores shared with other jobs):
 K=5 factors of 4 values.
 """
 
+from kfactor.metrics import _validation
+
 import numpy as np
 from sklearn import svm
-
-from kfactor.metrics import _validation
 
 
 def _score_matrix(
