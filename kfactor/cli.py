@@ -84,7 +84,8 @@ def demo_command(args):
     print(
         f"\n{report['num_train_images']} train / {report['num_test_images']} "
         f"test images; {report['wall_seconds']:.0f} s in all; factorization "
-        f"{report['factorization_images_per_second']:.0f} images/s."
+        f"{report['factorization_images_per_second']:.0f} images/s; peak "
+        f"memory {report['peak_rss_bytes'] / 2**30:.2f} GiB."
     )
     print(f"Report: {os.path.join(config.output_dir, demo.REPORT_FILE)}")
 

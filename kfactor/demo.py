@@ -9,6 +9,8 @@ import dataclasses
 import json
 import logging
 import os
+import resource
+import sys
 import time
 
 from kfactor import data as data_lib
@@ -317,8 +319,15 @@ def run_demo(config=None):
     ):
         report[key] = published[key]
     report["wall_seconds"] = time.perf_counter() - wall_start
+    report["peak_rss_bytes"] = peak_rss_bytes()
     write_report(report, config.output_dir)
     return report
+
+
+def peak_rss_bytes():
+    """Peak resident memory of this process so far (Linux/macOS units)."""
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return peak if sys.platform == "darwin" else peak * 1024
 
 
 def write_report(report, output_dir):

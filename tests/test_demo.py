@@ -19,6 +19,7 @@ def test_demo_writes_the_report_with_every_promised_field(demo_run, capsys):
     assert report["num_train_images"] == 384
     assert report["num_test_images"] == 256
     assert report["wall_seconds"] > 0
+    assert 2**20 < report["peak_rss_bytes"] < 8 * 2**30
     assert report["factorization_images_per_second"] > 0
     tasks = report["tasks"]
     assert sorted(tasks) == sorted(demo.data_lib.DSPRITES_TASKS)
