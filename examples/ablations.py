@@ -4,7 +4,9 @@ For each seed: one teacher, one KD student, and factorizations with the
 default IMB objective, without InfoMin (beta = 0), without InfoMax, with
 Gaussian (VIB) task codes, and with one task held out of factorization (its
 factor is then probed from the frozen common code: the transfer claim).
-Writes `results.json` and a Markdown table (mean +- std over seeds).
+Writes `results.json` and a Markdown table (mean +- std over seeds). Each
+seed's results are kept in `<run_dir>/seed<N>/rows.json` and reused by a
+later run (delete them to recompute), so seeds may run in separate calls.
 
     python examples/ablations.py --seeds=0,1,2 --out=docs/RESULTS.md
 """
@@ -102,7 +104,13 @@ def _held_out_probe(factorizer, train_ds, test_ds, config, task):
 
 
 def run_seed(seed):
+    """One seed's rows; reuses `<run_dir>/seed<N>/rows.json` if present."""
     config = _config(seed)
+    saved = os.path.join(config.output_dir, "rows.json")
+    if os.path.exists(saved):
+        logging.info("seed %d: reusing %s", seed, saved)
+        with open(saved) as f:
+            return json.load(f)
     keras.utils.set_random_seed(seed)
     os.makedirs(config.output_dir, exist_ok=True)
     train_ds, test_ds = demo.dsprites_splits(config)
@@ -132,6 +140,8 @@ def run_seed(seed):
         factorizer, train_ds, test_ds, config, FLAGS.held_out
     )
     rows[f"KF without '{FLAGS.held_out}'"] = row
+    with open(saved, "w") as f:
+        json.dump(rows, f, indent=2)
     return rows
 
 
