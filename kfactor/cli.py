@@ -9,6 +9,7 @@ Commands (each a few lines over the public API):
 """
 
 import dataclasses
+import logging as std_logging
 import os
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
@@ -207,7 +208,9 @@ def run(argv):
             f"Unexpected arguments {argv[2:]}: options are flags, e.g. "
             "--num_train=1000."
         )
-    logging.set_verbosity(logging.INFO)
+    logging.set_verbosity(logging.INFO)  # kfactor's progress lines
+    # ... but not TensorFlow's own INFO chatter (SavedModel writer details).
+    std_logging.getLogger("tensorflow").setLevel(std_logging.WARNING)
     COMMANDS[argv[1]](argv[2:])
 
 
