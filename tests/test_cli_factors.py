@@ -1,6 +1,7 @@
 """`kfactor list|assemble|export`, on tiny factors and the shipped ones."""
 
 import os
+import re
 import subprocess
 
 from kfactor import cli
@@ -45,7 +46,9 @@ def test_assemble_and_export_the_shipped_factors(tmp_path, capsys):
     run_cli("export", f"--factors={SHIPPED}", f"--out={serving}")
     out = capsys.readouterr().out
     assert "signature serving_default: images -> orientation_logits" in out
-    assert "max |reloaded - in memory| = 0" in out
+    # Float round-off only: the reloaded graph may fuse ops differently.
+    diff = re.search(r"max \|reloaded - in memory\| = (\S+)", out).group(1)
+    assert float(diff) < 1e-4
     assert tf.saved_model.contains_saved_model(os.path.join(serving, "1"))
 
 
