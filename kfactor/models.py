@@ -1,15 +1,19 @@
 """Model builders: the SimpleConv64 encoder family and a multi-task teacher.
 
 `simple_conv64` is the encoder of the dSprites configuration of the authors'
-code (six `Conv2D(k=4, s=2)` + ReLU, flatten, linear), written with stock
-Keras layers so that any user can read, change or replace it. With
+code (six `Conv2D(k=4, s=2)` + ReLU, flatten, linear), written with Keras
+layers so that any user can read, change or replace it. With
 `padding="same"`, a k=4/s=2 convolution on an even size pads one pixel on each
-side, exactly PyTorch's `padding=1`.
+side, exactly PyTorch's `padding=1`. Its convolutions are `kfactor.conv.Conv2D`:
+`keras.layers.Conv2D` with the same weights and results, which runs the last
+one (2x2 -> 1x1, 12 of 16 taps on padding) as a matmul.
 
 Inputs are float images in [0, 1]; the first layer rescales them to [-1, 1],
 the normalisation `(x - 0.5) / 0.5` of the reference pipeline, so exported
 factor networks take raw [0, 1] images.
 """
+
+from kfactor.conv import Conv2D
 
 import keras
 
@@ -70,7 +74,7 @@ def simple_conv64(
     images = keras.Input(shape=input_shape, name="images")
     x = keras.layers.Rescaling(2.0, offset=-1.0, name="to_symmetric")(images)
     for index, width in enumerate(widths):
-        x = keras.layers.Conv2D(
+        x = Conv2D(
             width,
             kernel_size=4,
             strides=2,
