@@ -10,6 +10,7 @@ import sys
 from benchmarks import stats
 
 CATEGORIES = ("step", "eager", "inference", "latency", "matmul", "data")
+CATEGORIES += ("layer",)
 STEP_KINDS = ("factorize", "teacher")
 MODES = ("function", "xla", "eager")
 VARIANTS = ("default", "malloc", "onednn-off")
@@ -34,7 +35,7 @@ def category_of(item):
         return "inference"
     if kind == "export":
         return "latency"
-    if kind in ("matmul", "data"):
+    if kind in ("matmul", "data", "layer"):
         return kind
     raise ValueError(f"Unknown benchmark item {item!r}")
 
@@ -203,6 +204,64 @@ def derive_export(entries, widths):
     return rows
 
 
+def _layer_keys(entries, width):
+    keys, index = [], 1
+    while f"kfactor/default/layer/{width}/conv{index}" in entries:
+        keys.append(f"kfactor/default/layer/{width}/conv{index}")
+        index += 1
+    return keys
+
+
+def derive_layers(entries, widths, matmul_gflops, steps):
+    """Each convolution of the step alone, and their ceiling of the step.
+
+    The ceiling is, round by round, the layers' FLOPs over the sum of their
+    times: the step's GFLOP/s if its losses, optimizer and glue were free.
+    """
+    derived = {}
+    for width in widths:
+        keys = _layer_keys(entries, width)
+        if not keys:
+            continue
+        layers = {}
+        for key in keys:
+            entry = entries[key]
+            flops = entry["units_per_call"]
+            layers[entry["item"].split("/")[-1]] = {
+                "input_shape": entry["meta"]["input_shape"],
+                "filters": entry["meta"]["filters"],
+                "gflops": stats.summary([r / 1e9 for r in _rates(entry)]),
+                "ms_per_call": stats.summary(
+                    [1e3 * flops / r for r in _rates(entry)]
+                ),
+                "share_of_matmul": (
+                    stats.summary(_rates(entry))["median"] / 1e9 / matmul_gflops
+                    if matmul_gflops
+                    else None
+                ),
+            }
+        rounds = min(len(entries[k]["windows"]) for k in keys)
+        total_flops = sum(entries[k]["units_per_call"] for k in keys)
+        ceiling = []
+        for r in range(rounds):
+            seconds = sum(
+                entries[k]["units_per_call"] / entries[k]["windows"][r]["rate"]
+                for k in keys
+            )
+            ceiling.append(total_flops / seconds / 1e9)
+        ceiling = stats.summary(ceiling)
+        row = {"layers": layers, "ceiling_gflops": ceiling}
+        if matmul_gflops:
+            row["ceiling_share_of_matmul"] = ceiling["median"] / matmul_gflops
+        step = steps.get(f"kfactor/default/factorize/{width}/function")
+        if step and step["gflops"]:
+            row["step_share_of_ceiling"] = (
+                step["gflops"]["median"] / ceiling["median"]
+            )
+        derived[width] = row
+    return derived
+
+
 def derive_memory(results):
     return {
         name: {
@@ -250,6 +309,14 @@ def derive_goals(derived):
         goals,
         "factorization step, full width, share of the matmul's GFLOP/s",
         step and step["share_of_matmul"],
+        0.8,
+    )
+    layers = derived.get("layers", {}).get("full")
+    _goal(
+        goals,
+        "the step's convolutions alone (ceiling), full width, share of "
+        "the matmul's GFLOP/s",
+        layers and layers.get("ceiling_share_of_matmul"),
         0.8,
     )
     for width in ("full", "narrow"):
@@ -312,6 +379,9 @@ def derive(results):
         "memory": derive_memory(results),
         "other_cpu": stats.summary(others),
     }
+    derived["layers"] = derive_layers(
+        entries, widths, _median(matmul_gflops), derived["steps"]
+    )
     derived["goals"] = derive_goals(derived)
     return derived
 
@@ -461,6 +531,47 @@ def _flops_lines(results):
     return lines
 
 
+def _layer_rows(results):
+    derived = results["derived"].get("layers")
+    if not derived:
+        return []
+    lines = [
+        "",
+        "### The factorization step's convolutions, each alone",
+        "",
+        "Six trained networks' forward + input and weight gradients, plus "
+        "the teacher's forward, of one layer (batch as the steps; FLOPs "
+        "counted as the step counts them). The ceiling divides all the "
+        "layers' FLOPs by the sum of their times: the step's GFLOP/s if "
+        "everything but the convolutions were free.",
+        "",
+        "| width | layer | input | filters | ms a batch | GFLOP/s "
+        "| of matmul |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for width, row in derived.items():
+        for name, layer in row["layers"].items():
+            shape = "x".join(str(d) for d in layer["input_shape"][1:])
+            share = layer["share_of_matmul"]
+            lines.append(
+                f"| {width} | {name} | {shape} | {layer['filters']} | "
+                f"{_spread(layer['ms_per_call'], 1)} | "
+                f"{_spread(layer['gflops'], 1)} | "
+                f"{'-' if share is None else f'{share:.0%}'} |"
+            )
+    for width, row in derived.items():
+        share = row.get("ceiling_share_of_matmul")
+        step = row.get("step_share_of_ceiling")
+        lines += [
+            "",
+            f"Ceiling, {width}: {_spread(row['ceiling_gflops'], 1)} GFLOP/s"
+            + ("" if share is None else f" = {share:.0%} of the matmul")
+            + ("" if step is None else f"; the step reaches {step:.0%} of it")
+            + ".",
+        ]
+    return lines
+
+
 def _assembly_rows(results):
     derived = results["derived"]
     rows = [
@@ -589,6 +700,7 @@ def markdown(results):
             f"{_spread(onednn, 2)}",
         ]
     lines += _flops_lines(results)
+    lines += _layer_rows(results)
     if results["derived"]["assembly"]:
         lines += ["", "### Assembled N-task inference vs N standalone", ""]
         lines += _assembly_rows(results)

@@ -19,7 +19,9 @@ Measures (see the README's performance section and issue 7):
 4. assembled N-task inference vs N standalone factor networks (N = 1..5);
 5. procedural data generation images/s and its ratio to the steps;
 6. exported SavedModel latency at batch 1 and 32 vs the in-process model;
-7. peak resident memory of every worker (the factorization step's too).
+7. peak resident memory of every worker (the factorization step's too);
+8. each convolution layer of the factorization step alone (`layers.py`):
+   its GFLOP/s, and their sum as a ceiling of the step's.
 
 Every configuration runs in a worker process with its own environment
 (environment variables such as the malloc settings act at process start),
@@ -57,7 +59,7 @@ TORCH_VENV_PYTHON = os.path.join(
 )
 WIDTHS = ("full", "narrow")
 PARTS = ("steps", "malloc", "onednn_off", "xla", "eager", "assembly")
-PARTS += ("export", "data")
+PARTS += ("export", "data", "layers")
 MALLOC_TUNED = {
     "MALLOC_MMAP_THRESHOLD_": "33554432",
     "MALLOC_TRIM_THRESHOLD_": "17179869184",
@@ -77,6 +79,7 @@ def timing_for(args):
         "inference": 1.2,
         "latency": 0.6,
         "matmul": 1.0,
+        "layer": 1.0,
         "data": 1.5,
     }
     return Timing(
@@ -157,6 +160,10 @@ def worker_specs(args, use_torch):
     specs = [{"kind": "matmul"}]
     if "data" in parts:
         specs.append({"kind": "data", "batch_size": batch})
+    if "layers" in parts:
+        specs += [
+            {"kind": "layer", "width": w, "batch_size": batch} for w in widths
+        ]
     if "assembly" in parts:
         specs += [
             {"kind": "assembly", "width": w, "batch_size": batch}

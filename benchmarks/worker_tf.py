@@ -17,6 +17,7 @@ import platform
 import kfactor
 
 from benchmarks import assembly
+from benchmarks import layers
 from benchmarks import protocol
 from benchmarks import reference_rates
 from benchmarks import serving
@@ -28,6 +29,7 @@ BUILDERS = {
     "assembly": assembly.assembly_items,
     "export": serving.export_items,
     "matmul": reference_rates.matmul_items,
+    "layer": layers.layer_items,
     "data": reference_rates.data_items,
 }
 ENV_VARIABLES = (
