@@ -3,11 +3,12 @@
 import keras
 
 
-def compile_teacher(teacher, optimizer=None, jit_compile=False):
+def compile_teacher(teacher, optimizer=None, jit_compile=False, **options):
     """Compiles `teacher` with a sparse CE and an accuracy per task.
 
     The loss is the sum of per-task cross-entropies (the reference's
-    multi-task head). `optimizer` defaults to Adam(1e-3).
+    multi-task head). `optimizer` defaults to Adam(1e-3); `options` go to
+    `keras.Model.compile` (e.g. `steps_per_execution`).
 
     Example:
 
@@ -29,5 +30,6 @@ def compile_teacher(teacher, optimizer=None, jit_compile=False):
             for t in tasks
         },
         jit_compile=jit_compile,
+        **options,
     )
     return teacher
