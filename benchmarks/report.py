@@ -240,15 +240,15 @@ def derive_layers(entries, widths, matmul_gflops, steps):
                     else None
                 ),
             }
-        rounds = min(len(entries[k]["windows"]) for k in keys)
-        total_flops = sum(entries[k]["units_per_call"] for k in keys)
-        ceiling = []
-        for r in range(rounds):
-            seconds = sum(
-                entries[k]["units_per_call"] / entries[k]["windows"][r]["rate"]
-                for k in keys
-            )
-            ceiling.append(total_flops / seconds / 1e9)
+        by_round = [stats.rates_by_round(entries[k]["windows"]) for k in keys]
+        rounds = sorted(set.intersection(*(set(r) for r in by_round)))
+        flops = [entries[k]["units_per_call"] for k in keys]
+        ceiling = [
+            sum(flops)
+            / sum(f / rates[r] for f, rates in zip(flops, by_round))
+            / 1e9
+            for r in rounds
+        ]
         ceiling = stats.summary(ceiling)
         row = {"layers": layers, "ceiling_gflops": ceiling}
         if matmul_gflops:
