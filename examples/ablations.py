@@ -72,7 +72,12 @@ def _config(seed):
 def _factorize(teacher, train_ds, test_ds, config, **options):
     factorizer = demo.build_factorizer(teacher, config, **options)
     factorizer.compile(optimizer=keras.optimizers.Adam(config.learning_rate))
-    factorizer.fit(train_ds, epochs=config.factor_epochs, verbose=2)
+    factorizer.fit(
+        train_ds,
+        epochs=config.factor_epochs,
+        steps_per_epoch=demo.steps_per_epoch(config),
+        verbose=2,
+    )
     accuracy = demo.evaluate_accuracies({"f": factorizer}, test_ds)["f"]
     codes = demo.evaluate_codes(factorizer, train_ds, test_ds, config)
     return factorizer, {
@@ -117,7 +122,12 @@ def run_seed(seed):
     teacher = compile_teacher(
         demo.build_teacher(config), keras.optimizers.Adam(config.learning_rate)
     )
-    teacher.fit(train_ds, epochs=config.teacher_epochs, verbose=2)
+    teacher.fit(
+        train_ds,
+        epochs=config.teacher_epochs,
+        steps_per_epoch=demo.steps_per_epoch(config),
+        verbose=2,
+    )
     student, _ = demo.train_kd_student(teacher, train_ds, config)
     acc = demo.evaluate_accuracies({"teacher": teacher, "kd": student}, test_ds)
     rows = {

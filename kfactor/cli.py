@@ -44,11 +44,6 @@ flags.DEFINE_bool(
 flags.DEFINE_integer(
     "kd_epochs", DEMO.kd_epochs, "demo: KD baseline epochs (0: none)."
 )
-flags.DEFINE_bool(
-    "cache_images",
-    DEMO.cache_images,
-    "demo: render the images once and keep them in memory.",
-)
 flags.DEFINE_integer(
     "eval_train_examples",
     DEMO.eval_train_examples,
