@@ -10,6 +10,7 @@ import os
 from kfactor import cli
 from kfactor import demo
 
+import numpy as np
 import pytest
 
 
@@ -68,3 +69,23 @@ def test_demo_config_rejects_nonsense():
         demo.DemoConfig(num_train=0)
     with pytest.raises(ValueError, match="factor_epochs"):
         demo.DemoConfig(factor_epochs=-1)
+
+
+def test_train_split_repeats_and_evaluation_reads_one_pass(monkeypatch):
+    import tensorflow as tf
+
+    config = demo.DemoConfig(
+        num_train=100, num_test=50, batch_size=32, eval_train_examples=1000
+    )
+    train_ds, test_ds = demo.dsprites_splits(config)
+    assert demo.steps_per_epoch(config) == 4
+    assert train_ds.cardinality() == tf.data.INFINITE_CARDINALITY
+    assert int(test_ds.cardinality()) == 2
+    monkeypatch.setattr(demo, "disentanglement_report", lambda *a, **k: a)
+    readers = {"flat": lambda images: tf.reshape(images, [-1, 4096])[:, :3]}
+    train_codes, train_factors, *_ = demo.evaluate_readers(
+        readers, ["shape"], train_ds, test_ds, config
+    )
+    # Each of the 100 train images once, though 1,000 were asked for.
+    assert train_codes["flat"].shape == (100, 3)
+    assert len(np.unique(train_factors, axis=0)) == 100
