@@ -3,12 +3,11 @@
 import keras
 
 
-def compile_teacher(teacher, optimizer=None, jit_compile=False, **options):
+def compile_teacher(teacher, optimizer=None, jit_compile=False):
     """Compiles `teacher` with a sparse CE and an accuracy per task.
 
     The loss is the sum of per-task cross-entropies (the reference's
-    multi-task head). `optimizer` defaults to Adam(1e-3); `options` go to
-    `keras.Model.compile` (e.g. `steps_per_execution`).
+    multi-task head). `optimizer` defaults to Adam(1e-3).
 
     Example:
 
@@ -30,6 +29,5 @@ def compile_teacher(teacher, optimizer=None, jit_compile=False, **options):
             for t in tasks
         },
         jit_compile=jit_compile,
-        **options,
     )
     return teacher
