@@ -8,6 +8,7 @@ network = factorizer.factor_network("shape")   # images -> logits
 ```
 """
 
+from kfactor import health
 from kfactor import losses as losses_lib
 from kfactor.features import TeacherReader
 from kfactor.features import feature_model
@@ -67,8 +68,14 @@ class Factorizer(keras.Model):
     InfoMax between the projected teacher feature and the common feature,
     a variational bottleneck on each task code, KD from the teacher's logits,
     and CE of each factor network and of each task code's auxiliary head.
-    `fit` logs the total, every weighted term (`<term>_loss`) and each factor
-    network's accuracy (`<task>_accuracy`).
+    `fit` logs the total, every weighted term (`<term>_loss`), each factor
+    network's accuracy (`<task>_accuracy`) and the factorization's health
+    (`kfactor.health`): the common code's mean pairwise cosine
+    (`common_cosine`, near 1 when it collapsed) and participation ratio
+    (`common_participation_ratio`, its effective dimensions), and each task
+    code's bottleneck size in nats (`<task>_kl`). Add
+    `kfactor.CommonCollapseMonitor()` to the callbacks to be warned when the
+    common code collapses.
 
     Args:
         teacher: Keras model images -> `{task: logits}`; frozen here
@@ -218,6 +225,18 @@ class Factorizer(keras.Model):
             )
             for task in self.task_names
         }
+        # Health of the factorization (see `kfactor.health`): is the common
+        # code alive, and how many nats each task code keeps.
+        self.health_trackers = {
+            "common_cosine": keras.metrics.Mean(name="common_cosine"),
+            "common_participation_ratio": keras.metrics.Mean(
+                name="common_participation_ratio"
+            ),
+            **{
+                f"{task}_kl": keras.metrics.Mean(name=f"{task}_kl")
+                for task in self.task_names
+            },
+        }
 
     @property
     def metrics(self):
@@ -225,6 +244,7 @@ class Factorizer(keras.Model):
             self.loss_tracker,
             *self.term_trackers.values(),
             *self.accuracy_trackers.values(),
+            *self.health_trackers.values(),
         ]
 
     def compile(self, optimizer=None, jit_compile="auto", **kwargs):
@@ -311,6 +331,17 @@ class Factorizer(keras.Model):
             tracker.update_state(terms[f"{name}_loss"])
         for task, tracker in self.accuracy_trackers.items():
             tracker.update_state(labels[task], outputs.logits[task])
+        common = ops.stop_gradient(outputs.common_code)
+        self.health_trackers["common_cosine"].update_state(
+            health.mean_pairwise_cosine(common)
+        )
+        self.health_trackers["common_participation_ratio"].update_state(
+            health.participation_ratio(common)
+        )
+        for task, code in outputs.task_codes.items():
+            self.health_trackers[f"{task}_kl"].update_state(
+                ops.stop_gradient(health.task_code_kl(code))
+            )
         return {m.name: m.result() for m in self.metrics}
 
     def train_step(self, data):

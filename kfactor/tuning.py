@@ -266,7 +266,9 @@ class FactorizationHyperModel(keras_tuner.HyperModel):
                 hp,
                 "infomax_estimator",
                 lambda: hp.Choice(
-                    "infomax_estimator", sorted(mi.ESTIMATORS), default="dv"
+                    "infomax_estimator",
+                    sorted(mi.ESTIMATORS),
+                    default="infonce",
                 ),
             ),
             "kd": self._option(

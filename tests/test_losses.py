@@ -68,7 +68,11 @@ def test_infomax_dv_matches_numpy_reference_loss():
     expected = -((s * eye).mean() - np.log(np.exp(s * (1 - eye)).mean()))
     single = out._replace(teacher_features=[t], common_features=[c])
     np.testing.assert_allclose(
-        float(losses.InfoMaxLoss().compute_loss(single, LABELS)),
+        float(
+            losses.InfoMaxLoss(estimator="dv", temperature=1.0).compute_loss(
+                single, LABELS
+            )
+        ),
         expected,
         rtol=1e-5,
     )
@@ -145,11 +149,13 @@ def test_cross_entropies_match_numpy_with_reference_smoothing(cls, field):
     np.testing.assert_allclose(got, plain, rtol=1e-5)
 
 
-def test_default_objective_is_the_reference_dsprites_config():
+def test_default_objective_is_the_reference_dsprites_config_but_infonce():
     objective = {loss.name: loss for loss in losses.imb_objective()}
     assert sorted(objective) == ["aux", "cls", "infomax", "infomin", "kd"]
     assert objective["infomax"].weight == 1.0
-    assert objective["infomax"].estimator == "dv"
+    # Not the reference's "dv" formula: it rewards a collapsed common code.
+    assert objective["infomax"].estimator == "infonce"
+    assert objective["infomax"].temperature == 0.1
     assert objective["infomin"].weight == 1e-3
     assert isinstance(objective["kd"], losses.LogitsKD)
     assert objective["kd"].weight == 0.1

@@ -79,7 +79,7 @@ def test_default_hyperparameters_are_the_reference_objective(teacher):
     configs = loss_configs(factorizer)
     assert configs["infomin"]["weight"] == pytest.approx(1e-3)
     assert configs["infomax"]["weight"] == 1.0
-    assert configs["infomax"]["estimator"] == "dv"
+    assert configs["infomax"]["estimator"] == "infonce"
     assert type(factorizer.factor_losses[2]).__name__ == "LogitsKD"
     assert configs["kd"]["weight"] == pytest.approx(0.1)
     # kd_temperature only exists for soft-target KD.

@@ -1,0 +1,188 @@
+"""Health of a factorization: collapse measures, estimators, the monitor."""
+
+import warnings
+
+import kfactor
+from kfactor import health
+from kfactor import losses
+from kfactor import mi
+
+import keras
+import numpy as np
+import pytest
+
+from tests import helpers
+
+B, D = 64, 10
+
+
+def synthetic_pairs(seed=0):
+    """(projected teacher, common) feature pairs of known information."""
+    rng = np.random.default_rng(seed)
+    x = rng.normal(size=(B, D)).astype("float32")
+    y = rng.normal(size=(B, D)).astype("float32")
+    c = np.repeat(rng.normal(size=(1, D)), B, axis=0).astype("float32")
+    return {
+        "identical": (x, x),
+        "independent": (x, y),
+        "collapsed": (c, c),
+        "anti_aligned_collapse": (-c, c),
+    }
+
+
+def infomax_loss(estimator, teacher, common, temperature):
+    outputs = losses.FactorOutputs(
+        teacher_logits={},
+        teacher_features=[teacher],
+        common_features=[common],
+        common_code=common,
+        task_codes={},
+        logits={},
+        aux_logits={},
+    )
+    loss = losses.InfoMaxLoss(estimator=estimator, temperature=temperature)
+    return float(loss.compute_loss(outputs, {}))
+
+
+def test_reference_dv_formula_is_minimised_by_an_anti_aligned_collapse():
+    scores = {
+        k: infomax_loss("dv", *pair, temperature=1.0)
+        for k, pair in synthetic_pairs().items()
+    }
+    # The issue's numbers (B=64, D=10): the constant common code wins.
+    assert scores["anti_aligned_collapse"] == pytest.approx(-0.958, abs=0.01)
+    assert scores["anti_aligned_collapse"] < scores["identical"]
+    assert scores["identical"] < scores["independent"] < scores["collapsed"]
+
+
+@pytest.mark.parametrize("temperature", [0.1, 0.5])
+def test_default_infonce_is_minimised_by_information_not_collapse(
+    temperature,
+):
+    scores = {
+        k: infomax_loss("infonce", *pair, temperature=temperature)
+        for k, pair in synthetic_pairs().items()
+    }
+    # Information is the optimum, near -log B (the InfoNCE ceiling) ...
+    assert scores["identical"] == min(scores.values())
+    assert scores["identical"] < -0.8 * np.log(B) * min(1, 0.2 / temperature)
+    # ... and every collapse scores exactly zero information, far above it.
+    assert scores["collapsed"] == pytest.approx(0.0, abs=1e-5)
+    assert scores["anti_aligned_collapse"] == pytest.approx(0.0, abs=1e-5)
+    # Independent features carry no information either: InfoNCE scores
+    # them at zero plus Jensen's finite-batch gap (E log-mean-exp >= mean),
+    # so never below a collapse.
+    assert scores["independent"] >= scores["collapsed"]
+
+
+def test_default_objective_uses_infonce_with_a_temperature():
+    infomax = losses.imb_objective()[0]
+    assert (infomax.name, infomax.estimator) == ("infomax", "infonce")
+    assert infomax.temperature == 0.1
+    assert "dv" in mi.ESTIMATORS  # the reference formula, by name
+
+
+def test_collapse_measures_on_known_codes():
+    rng = np.random.default_rng(0)
+    isotropic = rng.normal(size=(2000, 10)).astype("float32")
+    line = np.outer(rng.normal(size=2000), rng.normal(size=10)) + 5.0
+    constant = np.ones((50, 10), "float32") * 3.0
+    assert float(health.mean_pairwise_cosine(isotropic)) == pytest.approx(
+        0.0, abs=0.01
+    )
+    assert float(health.participation_ratio(isotropic)) == pytest.approx(
+        10.0, rel=0.05
+    )
+    assert float(health.participation_ratio(line)) == pytest.approx(1.0, 1e-3)
+    assert float(health.mean_pairwise_cosine(constant)) == pytest.approx(1.0)
+    assert float(health.participation_ratio(constant)) == 0.0
+    # Mean pairwise cosine against a NumPy twin on a small batch.
+    small = rng.normal(size=(7, 3)) + 0.5
+    unit = small / np.linalg.norm(small, axis=1, keepdims=True)
+    cos = unit @ unit.T
+    twin = (cos.sum() - np.trace(cos)) / (7 * 6)
+    assert float(health.mean_pairwise_cosine(small)) == pytest.approx(
+        twin, abs=1e-5
+    )
+
+
+def test_task_code_kl_of_variational_and_deterministic_codes():
+    mean = np.zeros((8, 4), "float32")
+    code = kfactor.TaskCode(mean, mean, np.zeros((8, 4), "float32"))
+    assert float(health.task_code_kl(code)) == pytest.approx(0.0, abs=1e-6)
+    narrow = kfactor.TaskCode(mean, mean, np.full((8, 4), -6.0, "float32"))
+    # 0.5 * (e^-6 + 6 - 1) a dimension, 4 dimensions.
+    expected = 4 * 0.5 * (np.exp(-6.0) + 6.0 - 1.0)
+    assert float(health.task_code_kl(narrow)) == pytest.approx(expected, 1e-4)
+    wide = 3.0 * np.random.default_rng(0).normal(size=(256, 4))
+    deterministic = kfactor.TaskCode(wide, wide, None)
+    assert float(health.task_code_kl(deterministic)) > 1.0
+
+
+def blob_fit(estimator, epochs, monitor):
+    keras.utils.set_random_seed(0)
+    teacher = helpers.train_teacher(
+        helpers.tiny_teacher(), helpers.blob_dataset(512), epochs=4
+    )
+    factorizer = helpers.tiny_factorizer(
+        teacher,
+        infomax_estimator=estimator,
+        infomax_temperature=0.1 if estimator == "infonce" else 1.0,
+        # Only InfoMax shapes the common code: no task term reaches it.
+        cls_weight=0.0,
+        kd_weight=0.0,
+    )
+    factorizer.compile(optimizer=keras.optimizers.Adam(1e-2))
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", health.CommonFactorCollapseWarning)
+        history = factorizer.fit(
+            helpers.blob_dataset(512),
+            epochs=epochs,
+            callbacks=[monitor],
+            verbose=0,
+        )
+    collapse_warnings = [
+        w
+        for w in caught
+        if issubclass(w.category, health.CommonFactorCollapseWarning)
+    ]
+    return history.history, collapse_warnings
+
+
+def test_infonce_fit_keeps_the_common_code_alive_and_does_not_warn():
+    monitor = health.CommonCollapseMonitor()
+    logs, caught = blob_fit("infonce", epochs=4, monitor=monitor)
+    assert logs["common_cosine"][-1] < 0.5
+    assert logs["common_participation_ratio"][-1] > 2.0
+    assert monitor.collapsed_at is None and not caught
+
+
+def test_reference_dv_fit_collapses_and_the_monitor_warns_and_stops():
+    monitor = health.CommonCollapseMonitor(
+        every_n_batches=4, stop_training=True
+    )
+    logs, caught = blob_fit("dv", epochs=8, monitor=monitor)
+    assert monitor.collapsed_at is not None, logs["common_cosine"]
+    assert caught and "collapsed" in str(caught[0].message)
+    assert len(logs["loss"]) < 8  # stopped early
+
+
+def test_factorizer_logs_health_of_every_code():
+    factorizer = helpers.tiny_factorizer()
+    factorizer.compile()
+    logs = factorizer.fit(helpers.blob_dataset(64), verbose=0).history
+    for key in ("common_cosine", "common_participation_ratio"):
+        assert np.isfinite(logs[key][0])
+    for task in helpers.TINY_TASKS:
+        assert logs[f"{task}_kl"][0] > 0.0
+
+
+def test_monitor_rejects_bad_arguments_and_foreign_logs():
+    with pytest.raises(ValueError, match="max_cosine"):
+        health.CommonCollapseMonitor(max_cosine=2.0)
+    with pytest.raises(ValueError, match="every_n_batches"):
+        health.CommonCollapseMonitor(every_n_batches=0)
+    monitor = health.CommonCollapseMonitor()
+    monitor.on_train_batch_end(0, {})
+    with pytest.raises(ValueError, match="only kfactor.Factorizer"):
+        monitor.on_epoch_end(0, {"loss": 1.0})
