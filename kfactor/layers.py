@@ -149,6 +149,12 @@ class TaskFactor(keras.layers.Layer):
         num_classes: number of classes of the task.
         code_dim: size of the task code; must equal the common code's size.
         variational: Gaussian code (True) or deterministic code (False).
+        initial_log_var: for a variational factor, the initial
+            log-variance of the code (the bias of its log-variance half;
+            the kernel starts as usual). `None` leaves the bias at 0, i.e.
+            sigma = 1 at the start, which with five tasks drowned the code
+            in noise before it learned `shape`; -6 starts with sigma = 0.05
+            and lets the bottleneck (`InfoMinLoss`) raise it.
         seed: seed of the reparameterisation noise.
 
     Call arguments:
@@ -172,10 +178,28 @@ class TaskFactor(keras.layers.Layer):
         num_classes=None,
         code_dim=None,
         variational=True,
+        initial_log_var=None,
         seed=None,
         **kwargs,
     ):
         super().__init__(**kwargs)
+        if initial_log_var is not None:
+            if not variational:
+                raise ValueError(
+                    "initial_log_var applies to variational task factors "
+                    f"only. Received: initial_log_var={initial_log_var}, "
+                    "variational=False. Fix: pass variational=True or drop "
+                    "initial_log_var."
+                )
+            if not isinstance(initial_log_var, (int, float)) or not (
+                -20.0 <= initial_log_var <= 5.0
+            ):
+                raise ValueError(
+                    "Expected initial_log_var as a number in [-20, 5]. "
+                    f"Received: initial_log_var={initial_log_var!r}"
+                )
+            initial_log_var = float(initial_log_var)
+        self.initial_log_var = initial_log_var
         _check_encoder(encoder, "encoder")
         _check_positive_int(num_classes, "num_classes")
         _check_positive_int(code_dim, "code_dim")
@@ -228,6 +252,15 @@ class TaskFactor(keras.layers.Layer):
             self.encoder.build(images_shape)
         features_shape = self.encoder.compute_output_shape(images_shape)
         self.code_layer.build(features_shape)
+        if self.initial_log_var is not None:
+            self.code_layer.bias.assign(
+                ops.concatenate(
+                    [
+                        ops.zeros((self.code_dim,)),
+                        ops.full((self.code_dim,), self.initial_log_var),
+                    ]
+                )
+            )
         code_shape = (images_shape[0], self.code_dim)
         self.head.build(code_shape)
         self.aux_head.build(code_shape)
@@ -262,6 +295,7 @@ class TaskFactor(keras.layers.Layer):
             "num_classes": self.num_classes,
             "code_dim": self.code_dim,
             "variational": self.variational,
+            "initial_log_var": self.initial_log_var,
             "seed": self.seed,
         }
 

@@ -38,11 +38,38 @@ def scaled_widths(widths, width_multiplier):
     return tuple(max(1, int(round(w * width_multiplier))) for w in widths)
 
 
+NORMALIZATIONS = (None, "batch")
+
+
+def _conv_block(x, width, normalization, name):
+    """One k=4 s=2 convolution + ReLU, batch-normalized if asked."""
+    if normalization is None:
+        return Conv2D(
+            width,
+            kernel_size=4,
+            strides=2,
+            padding="same",
+            activation="relu",
+            name=name,
+        )(x)
+    x = Conv2D(
+        width,
+        kernel_size=4,
+        strides=2,
+        padding="same",
+        use_bias=False,
+        name=name,
+    )(x)
+    x = keras.layers.BatchNormalization(name=f"{name}_bn")(x)
+    return keras.layers.ReLU(name=f"{name}_relu")(x)
+
+
 def simple_conv64(
     latent_dim=10,
     widths=FULL_WIDTHS,
     width_multiplier=1.0,
     input_shape=DSPRITES_INPUT_SHAPE,
+    normalization=None,
     name="simple_conv64",
 ):
     """Builds a SimpleConv64 encoder: six k=4 s=2 convolutions, then linear.
@@ -54,6 +81,11 @@ def simple_conv64(
         widths: output channels of the six convolutions.
         width_multiplier: scales every width (e.g. 0.5 for half width).
         input_shape: `(height, width, channels)` of the [0, 1] input images.
+        normalization: `None` (the reference: convolution + bias + ReLU) or
+            `"batch"`: each convolution without bias, then
+            `BatchNormalization`, then ReLU. Batch normalization is what
+            lets the multi-task teacher leave the `shape` plateau within the
+            demo's budget (see `kfactor.teacher`).
         name: the model's name.
 
     Returns:
@@ -71,17 +103,15 @@ def simple_conv64(
             "Expected input_shape=(height, width, channels). "
             f"Received: input_shape={input_shape}"
         )
+    if normalization not in NORMALIZATIONS:
+        raise ValueError(
+            f"Expected normalization in {NORMALIZATIONS}. "
+            f"Received: normalization={normalization!r}"
+        )
     images = keras.Input(shape=input_shape, name="images")
     x = keras.layers.Rescaling(2.0, offset=-1.0, name="to_symmetric")(images)
     for index, width in enumerate(widths):
-        x = Conv2D(
-            width,
-            kernel_size=4,
-            strides=2,
-            padding="same",
-            activation="relu",
-            name=f"conv{index + 1}",
-        )(x)
+        x = _conv_block(x, width, normalization, name=f"conv{index + 1}")
     x = keras.layers.Flatten(name="flatten")(x)
     if latent_dim is not None:
         x = keras.layers.Dense(latent_dim, name="latent")(x)
