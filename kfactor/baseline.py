@@ -12,6 +12,7 @@ that `keras.tree` will not match with the labels' `dict`.)
 
 from kfactor import losses as losses_lib
 from kfactor.features import probe_teacher
+from kfactor.layers import TaskFactor
 
 import keras
 from keras import ops
@@ -124,4 +125,174 @@ class DistilledStudent(keras.Model):
         config = dict(config)
         for key in ("teacher", "student", "kd"):
             config[key] = keras.saving.deserialize_keras_object(config[key])
+        return cls(**config)
+
+
+@keras.saving.register_keras_serializable(package="kfactor")
+class SingleTaskNetworks(keras.Model):
+    """Independently trained single-task networks: the "knows only task k"
+    reference of the disentanglement claim.
+
+    One network per task, each the architecture of a deterministic task
+    factor (`encoder -> code layer -> head`, a `TaskFactor` fed a zero common
+    code) with the same code size, trained on its own task's labels and the
+    teacher's logits for that task only. They share nothing (no common
+    factor, no weight), so whatever a network's code holds about *other*
+    factors it picked up incidentally; a factorization's task codes should
+    hold less. Training them all in one model is the same as training each
+    alone (disjoint variables, per-variable Adam) at a fraction of the cost
+    (one teacher pass a batch).
+
+    `fit` logs `loss`, `cls_loss`, `kd_loss` and `<task>_accuracy`; calling
+    the model gives `{task: logits}`; `code(task, images)` the codes.
+
+    Args:
+        teacher: Keras model images -> `{task: logits}` (frozen here).
+        encoders: dict task -> Keras model images -> features (use the same
+            encoder architecture as the factorization's task factors).
+        code_dim: size of each network's code (the task codes' size).
+        kd: a `kfactor.losses.LogitsKD` or `SoftTargetKD` (per task);
+            `LogitsKD(0.1)` by default, as the factorization.
+        label_smoothing: of the CE.
+
+    Example:
+
+    >>> teacher = multitask_teacher({"shape": 3},
+    ...     encoder=simple_conv64(widths=NARROW_WIDTHS))
+    >>> networks = SingleTaskNetworks(
+    ...     teacher, {"shape": simple_conv64(None, widths=NARROW_WIDTHS)}, 10)
+    >>> networks.task_names
+    ('shape',)
+    """
+
+    def __init__(
+        self,
+        teacher,
+        encoders,
+        code_dim,
+        kd=None,
+        label_smoothing=losses_lib.REFERENCE_LABEL_SMOOTHING,
+        **kwargs,
+    ):
+        super().__init__(**kwargs)
+        shape = tuple(teacher.input_shape[1:])
+        teacher_tasks = probe_teacher(teacher, shape)
+        unknown = sorted(set(encoders) - set(teacher_tasks))
+        if not encoders or unknown:
+            raise ValueError(
+                "Expected encoders as a non-empty dict keyed by teacher "
+                f"tasks {sorted(teacher_tasks)}. Received keys: "
+                f"{sorted(encoders)}."
+            )
+        teacher.trainable = False
+        self.teacher = teacher
+        self.image_shape = shape
+        self.code_dim = int(code_dim)
+        self.task_names = tuple(encoders)
+        self.networks = {}
+        for task, encoder in encoders.items():
+            network = TaskFactor(
+                encoder,
+                num_classes=teacher_tasks[task],
+                code_dim=self.code_dim,
+                variational=False,
+                name=f"single_{task}",
+            )
+            network.build(((None, *shape), (None, self.code_dim)))
+            self.networks[task] = network
+        self.kd = kd if kd is not None else losses_lib.LogitsKD(0.1)
+        self.label_smoothing = label_smoothing
+        self.cls = losses_lib.TaskLoss(1.0, label_smoothing=label_smoothing)
+        self.cls_tracker = keras.metrics.Mean(name="cls_loss")
+        self.kd_tracker = keras.metrics.Mean(name="kd_loss")
+        self.accuracy_trackers = {
+            t: keras.metrics.SparseCategoricalAccuracy(name=f"{t}_accuracy")
+            for t in self.task_names
+        }
+        self.built = True
+
+    def code(self, task, images):
+        """The code of `task`'s network (the input of its head)."""
+        return self.networks[task].encode(images, training=False).mean
+
+    def call(self, images, training=False):
+        return {
+            task: network.head(network.encode(images, training=training).mean)
+            for task, network in self.networks.items()
+        }
+
+    def compile(self, optimizer=None, **kwargs):
+        """Like `keras.Model.compile`; `optimizer` defaults to Adam(1e-3)."""
+        super().compile(
+            optimizer=optimizer or keras.optimizers.Adam(1e-3), **kwargs
+        )
+
+    def compute_loss(
+        self, x=None, y=None, y_pred=None, sample_weight=None, training=True
+    ):
+        teacher_logits = self.teacher(x, training=False)
+        outputs = losses_lib.FactorOutputs(
+            teacher_logits={
+                t: ops.stop_gradient(teacher_logits[t]) for t in self.task_names
+            },
+            teacher_features=[],
+            common_features=[],
+            common_code=None,
+            task_codes={},
+            logits={t: y_pred[t] for t in self.task_names},
+            aux_logits={},
+        )
+        cls = self.cls.compute_loss(outputs, y)
+        # Per task, so that no network's KD depends on another's logits.
+        kd = self.kd.weight * ops.sum(
+            ops.stack(
+                [
+                    self.kd.compute_loss(
+                        outputs._replace(
+                            logits={t: outputs.logits[t]},
+                            teacher_logits={t: outputs.teacher_logits[t]},
+                        ),
+                        y,
+                    )
+                    for t in self.task_names
+                ]
+            )
+        )
+        self.cls_tracker.update_state(cls)
+        self.kd_tracker.update_state(kd)
+        for task, tracker in self.accuracy_trackers.items():
+            tracker.update_state(y[task], y_pred[task])
+        return cls + kd
+
+    @property
+    def metrics(self):
+        return [
+            *super().metrics,
+            self.cls_tracker,
+            self.kd_tracker,
+            *self.accuracy_trackers.values(),
+        ]
+
+    def get_config(self):
+        serialize = keras.saving.serialize_keras_object
+        return {
+            **super().get_config(),
+            "teacher": serialize(self.teacher),
+            "encoders": {
+                t: serialize(n.encoder) for t, n in self.networks.items()
+            },
+            "code_dim": self.code_dim,
+            "kd": serialize(self.kd),
+            "label_smoothing": self.label_smoothing,
+        }
+
+    @classmethod
+    def from_config(cls, config):
+        config = dict(config)
+        deserialize = keras.saving.deserialize_keras_object
+        for key in ("teacher", "kd"):
+            config[key] = deserialize(config[key])
+        config["encoders"] = {
+            t: deserialize(e) for t, e in config["encoders"].items()
+        }
         return cls(**config)

@@ -84,16 +84,13 @@ def mi_heatmaps(mi_per_dim, factor_names, task_names, code_dims, path):
     return _save(fig, path)
 
 
-def leakage_heatmap(leakage, path):
-    """Probe accuracy above chance of each task code (rows) on each factor."""
-    matrix = np.asarray(leakage["matrix"]) - np.asarray(leakage["chance"])
-    fig, ax = plt.subplots(figsize=(6, 4.5), layout="constrained")
+def _annotated_leakage(ax, matrix, leakage, title):
     image = _heatmap(
         ax,
         np.clip(matrix, 0, None),
         leakage["block_names"],
         leakage["factor_names"],
-        "Leakage: probe accuracy above chance",
+        title,
         1.0,
     )
     for (r, c), value in np.ndenumerate(matrix):
@@ -108,7 +105,30 @@ def leakage_heatmap(leakage, path):
         )
     ax.set_ylabel("task code")
     ax.set_xlabel("factor")
-    fig.colorbar(image, ax=ax)
+    return image
+
+
+def leakage_heatmap(leakage, path, single_task=None):
+    """Probe accuracy above chance of each task code (rows) on each factor.
+
+    With `single_task` (the report's `single_task_leakage`), a second panel
+    shows the same probe on independently trained single-task networks.
+    """
+    chance = np.asarray(leakage["chance"])
+    panels = [(np.asarray(leakage["matrix"]) - chance, "factorization")]
+    if single_task is not None:
+        panels.append(
+            (np.asarray(single_task["matrix"]) - chance, "single-task networks")
+        )
+    fig, axes = plt.subplots(
+        1, len(panels), figsize=(6 * len(panels), 4.5), layout="constrained"
+    )
+    axes = np.atleast_1d(axes)
+    for ax, (matrix, name) in zip(axes, panels):
+        image = _annotated_leakage(
+            ax, matrix, leakage, f"Leakage ({name}): probe acc. above chance"
+        )
+    fig.colorbar(image, ax=list(axes))
     return _save(fig, path)
 
 
@@ -145,5 +165,6 @@ def report_figures(report, accuracies, output_dir, code_dims):
         "leakage": leakage_heatmap(
             report["leakage"],
             os.path.join(output_dir, LEAKAGE_FIGURE),
+            single_task=report.get("single_task_leakage", {}).get("linear"),
         ),
     }

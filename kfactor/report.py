@@ -17,6 +17,71 @@ import numpy as np
 TASK_CODES = "task_codes"
 
 
+def leakage_section(
+    blocks_train,
+    factors_train,
+    blocks_test,
+    factors_test,
+    factor_names,
+    probe="linear",
+    intrinsic=None,
+    random_state=0,
+):
+    """A probe's leakage matrix as report JSON, intrinsic cells named.
+
+    Args:
+        blocks_train, blocks_test: dict task -> codes `(N, dim)`.
+        factors_train, factors_test: int `(N, K)`.
+        factor_names: the `K` factor names.
+        probe: `"linear"` or `"knn"` (see `kfactor.metrics.leakage_matrix`).
+        intrinsic: dict `(task, factor) -> reason` of the cells the data
+            forces (e.g. `kfactor.data.DSPRITES_INTRINSIC_LEAKAGE`); they
+            are listed and left out of `max_nonintrinsic_above_chance`.
+        random_state: seed of the probes.
+
+    Returns:
+        dict with `matrix`, `chance`, `block_names`, `factor_names`,
+        `probe`, `max_offdiag_above_chance`, `mean_offdiag_above_chance`,
+        `intrinsic_cells` and `max_nonintrinsic_above_chance`.
+    """
+    intrinsic = intrinsic or {}
+    leakage = metrics.leakage_matrix(
+        blocks_train,
+        factors_train,
+        blocks_test,
+        factors_test,
+        factor_names,
+        random_state=random_state,
+        probe=probe,
+    )
+    above = leakage.above_chance
+    off = leakage.offdiag_mask
+    nonintrinsic = off.copy()
+    for b, block in enumerate(leakage.block_names):
+        for j, factor in enumerate(leakage.factor_names):
+            if (block, factor) in intrinsic:
+                nonintrinsic[b, j] = False
+    return {
+        "probe": probe,
+        "block_names": list(leakage.block_names),
+        "factor_names": list(leakage.factor_names),
+        "matrix": leakage.matrix.tolist(),
+        "chance": leakage.chance.tolist(),
+        "max_offdiag_above_chance": float(leakage.max_offdiag_above_chance),
+        "mean_offdiag_above_chance": float(np.mean(above[off]))
+        if off.any()
+        else float("nan"),
+        "intrinsic_cells": [
+            {"task_code": b, "factor": f, "reason": reason}
+            for (b, f), reason in intrinsic.items()
+            if b in leakage.block_names and f in leakage.factor_names
+        ],
+        "max_nonintrinsic_above_chance": float(np.max(above[nonintrinsic]))
+        if nonintrinsic.any()
+        else float("nan"),
+    }
+
+
 def _representations(codes, task_names):
     return {
         TEACHER: codes[TEACHER],
@@ -52,6 +117,7 @@ def disentanglement_report(
     factor_names,
     dci=False,
     random_state=0,
+    intrinsic=None,
 ):
     """Scores teacher, common and task codes against ground-truth factors.
 
@@ -63,6 +129,7 @@ def disentanglement_report(
         factor_names: the `K` factor names, in column order.
         dci: also compute DCI (about a minute on dSprites-sized factors).
         random_state: seed of every classifier.
+        intrinsic: leakage cells the data forces (see `leakage_section`).
 
     Returns:
         A dict: `"metrics"` (per representation: mig, sap, modularity,
@@ -85,21 +152,19 @@ def disentanglement_report(
         )
         for name in (TEACHER, TASK_CODES)
     }
-    leakage = metrics.leakage_matrix(
+    task_blocks = (
         {t: train_codes[t] for t in task_names},
         train_factors,
         {t: test_codes[t] for t in task_names},
         test_factors,
         factor_names,
-        random_state=random_state,
     )
-    report["leakage"] = {
-        "block_names": list(leakage.block_names),
-        "factor_names": list(leakage.factor_names),
-        "matrix": leakage.matrix.tolist(),
-        "chance": leakage.chance.tolist(),
-        "max_offdiag_above_chance": float(leakage.max_offdiag_above_chance),
-    }
+    report["leakage"] = leakage_section(
+        *task_blocks, "linear", intrinsic, random_state
+    )
+    report["leakage_knn"] = leakage_section(
+        *task_blocks, "knn", intrinsic, random_state
+    )
     blocks = [COMMON, *task_names]
     block_mi = metrics.block_mutual_info(
         {b: train_codes[b] for b in blocks}, train_factors, factor_names
@@ -132,13 +197,45 @@ def summary_rows(report):
     for metric in ("mig", "sap", "modularity"):
         for name in (TEACHER, TASK_CODES):
             rows.append((f"{metric} ({name})", report["metrics"][name][metric]))
-    leakage = report["leakage"]
-    rows.append(
-        (
-            "leakage: max off-diagonal above chance",
-            leakage["max_offdiag_above_chance"],
+    for key, probe in (("leakage", "linear"), ("leakage_knn", "kNN")):
+        if key not in report:
+            continue
+        leakage = report[key]
+        rows.append(
+            (
+                f"leakage ({probe} probe): max off-diagonal above chance",
+                leakage["max_offdiag_above_chance"],
+            )
         )
-    )
+        if "max_nonintrinsic_above_chance" in leakage:
+            rows.append(
+                (
+                    f"leakage ({probe} probe): max non-intrinsic cell",
+                    leakage["max_nonintrinsic_above_chance"],
+                )
+            )
+    single = report.get("single_task_leakage", {})
+    for probe, section in single.items():
+        rows.append(
+            (
+                f"leakage ({probe}): mean off-diagonal, single-task networks",
+                section["mean_offdiag_above_chance"],
+            )
+        )
+        kf = report["leakage" if probe == "linear" else "leakage_knn"]
+        rows.append(
+            (
+                f"leakage ({probe}): mean off-diagonal, task codes",
+                kf["mean_offdiag_above_chance"],
+            )
+        )
+        rows.append(
+            (
+                f"excess leakage over single-task ({probe}): max "
+                "non-intrinsic cell",
+                section["max_nonintrinsic_excess"],
+            )
+        )
     return rows
 
 

@@ -13,6 +13,7 @@ from kfactor.data.files import load_dsprites_npz
 from kfactor.data.folders import load_image_folder
 from kfactor.data.grid import DSPRITES_FACTOR_SIZES
 from kfactor.data.grid import DSPRITES_FACTOR_VALUES
+from kfactor.data.grid import DSPRITES_INTRINSIC_LEAKAGE
 from kfactor.data.grid import DSPRITES_NUM_CLASSES
 from kfactor.data.grid import DSPRITES_NUM_IMAGES
 from kfactor.data.grid import DSPRITES_SHAPE_NAMES
@@ -20,6 +21,7 @@ from kfactor.data.grid import DSPRITES_TASKS
 from kfactor.data.grid import dsprites_split
 from kfactor.data.grid import factors_to_index
 from kfactor.data.grid import index_to_factors
+from kfactor.data.grid import indices_outside
 from kfactor.data.pipeline import array_dataset
 from kfactor.data.pipeline import dsprites_dataset
 from kfactor.data.render import render_numpy
@@ -32,6 +34,7 @@ from kfactor.data.tfds_loaders import load_tfds
 __all__ = [
     "CIFAR10_NUM_CLASSES",
     "DSPRITES_FACTOR_SIZES",
+    "DSPRITES_INTRINSIC_LEAKAGE",
     "DSPRITES_FACTOR_VALUES",
     "DSPRITES_NUM_CLASSES",
     "DSPRITES_NUM_IMAGES",
@@ -46,6 +49,7 @@ __all__ = [
     "array_dataset",
     "dsprites_dataset",
     "dsprites_split",
+    "indices_outside",
     "factors_to_index",
     "index_to_factors",
     "load_3dshapes_h5",

@@ -167,3 +167,57 @@ def dsprites_split(num_train, num_test, seed=0):
         DSPRITES_NUM_IMAGES, size=num_train + num_test, replace=False
     ).astype(np.int64)
     return drawn[:num_train], drawn[num_train:]
+
+
+def indices_outside(excluded, num, seed=0):
+    """Draws `num` seeded grid indices that are not in `excluded`.
+
+    The demo's pretrained teacher is trained on such a draw around the
+    demo's test split, so that it never sees a held-out image.
+
+    Args:
+        excluded: 1-D int array of grid indices to avoid (e.g. a test
+            split).
+        num: how many indices to draw.
+        seed: seed of the draw.
+
+    Returns:
+        An int64 array of `num` distinct indices, in random order.
+
+    Example:
+
+    >>> test = dsprites_split(0, 100, seed=0)[1]
+    >>> drawn = indices_outside(test, 1000, seed=1)
+    >>> len(drawn), len(np.intersect1d(drawn, test))
+    (1000, 0)
+    """
+    excluded = np.unique(np.asarray(excluded, dtype=np.int64))
+    available = DSPRITES_NUM_IMAGES - excluded.size
+    if isinstance(num, bool) or not isinstance(num, (int, np.integer)):
+        raise TypeError(f"Expected an int for `num`. Received: num={num!r}.")
+    if not 0 <= num <= available:
+        raise ValueError(
+            f"Expected 0 <= num <= {available} (the grid less the "
+            f"{excluded.size} excluded indices). Received: num={num}."
+        )
+    pool = np.setdiff1d(
+        np.arange(DSPRITES_NUM_IMAGES, dtype=np.int64), excluded
+    )
+    rng = np.random.default_rng(seed)
+    return rng.permutation(pool)[:num]
+
+
+#: Leakage cells (task code -> factor) that dSprites itself forces: any code
+#: good at the row's task carries the column's factor. The reports name
+#: them and leave them out of the "non-intrinsic" maximum.
+DSPRITES_INTRINSIC_LEAKAGE = {
+    ("orientation", "shape"): (
+        "orientation labels are only defined up to each shape's rotational "
+        "symmetry (square 90 degrees, ellipse 180, heart none), so a code "
+        "that predicts the official label must know the shape"
+    ),
+    ("scale", "shape"): (
+        "at a fixed scale the sprite's pixel area depends on its shape, so "
+        "a code that reads scale from the image carries shape"
+    ),
+}

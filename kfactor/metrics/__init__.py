@@ -19,6 +19,8 @@ from kfactor.metrics.sampled import beta_vae_score
 from kfactor.metrics.sampled import factor_vae_score
 from kfactor.metrics.sampler import GroundTruthSampler
 from kfactor.metrics.sap import sap
+from kfactor.metrics.symmetry import symmetric_orientation_accuracy
+from kfactor.metrics.symmetry import symmetric_orientation_matches
 
 __all__ = [
     "BlockMutualInfo",
@@ -35,4 +37,6 @@ __all__ = [
     "mig",
     "modularity_explicitness",
     "sap",
+    "symmetric_orientation_accuracy",
+    "symmetric_orientation_matches",
 ]

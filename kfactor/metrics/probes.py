@@ -25,6 +25,11 @@ from kfactor.metrics import _validation
 
 import numpy as np
 from sklearn import linear_model
+from sklearn import neighbors
+
+#: Neighbours of the nonlinear (kNN) probe.
+KNN_NEIGHBORS = 15
+PROBES = ("linear", "knn")
 
 
 class ProbeResult(NamedTuple):
@@ -74,15 +79,28 @@ def _majority_rate(labels):
     return float(counts.max() / labels.shape[0])
 
 
-def _fit_probe(train, labels_train, test, labels_test, random_state, max_iter):
-    """Accuracy of a logistic regression on standardized codes."""
+def _fit_probe(
+    train,
+    labels_train,
+    test,
+    labels_test,
+    random_state,
+    max_iter,
+    probe="linear",
+):
+    """Accuracy of a logistic regression (or kNN) on standardized codes."""
     train, test = _validation.standardize(train, test)
     classes = np.unique(labels_train)
     if classes.size == 1:
         return float(np.mean(labels_test == classes[0]))
-    classifier = linear_model.LogisticRegression(
-        random_state=random_state, max_iter=max_iter
-    )
+    if probe == "knn":
+        classifier = neighbors.KNeighborsClassifier(
+            n_neighbors=min(KNN_NEIGHBORS, len(train))
+        )
+    else:
+        classifier = linear_model.LogisticRegression(
+            random_state=random_state, max_iter=max_iter
+        )
     classifier.fit(train, labels_train)
     return float(np.mean(classifier.predict(test) == labels_test))
 
@@ -176,6 +194,7 @@ def leakage_matrix(
     factor_names,
     random_state=0,
     max_iter=1000,
+    probe="linear",
 ):
     r"""Linear-probe accuracy of every code block on every factor.
 
@@ -204,6 +223,10 @@ def leakage_matrix(
         factor_names: `K` distinct names of the factor columns.
         random_state: seed passed to the logistic regressions.
         max_iter: iteration limit of the logistic regressions.
+        probe: `"linear"` (multinomial logistic regression) or `"knn"`
+            (a 15-nearest-neighbour classifier on the standardized codes:
+            the nonlinear probe, which also sees information a linear
+            read-out misses).
 
     Returns:
         A `LeakageResult` with `matrix` `(num_blocks, K)`, `block_names`
@@ -234,6 +257,10 @@ def leakage_matrix(
          using linear classifier probes. _arXiv_, 2016.
          https://arxiv.org/abs/1610.01644
     """
+    if probe not in PROBES:
+        raise ValueError(
+            f"Expected probe in {PROBES}. Received: probe={probe!r}"
+        )
     factors_train = _validation.check_labels(factors_train, "factors_train")
     factors_test = _validation.check_labels(factors_test, "factors_test")
     if factors_train.shape[1] != factors_test.shape[1]:
@@ -273,6 +300,7 @@ def leakage_matrix(
                 factors_test[:, j],
                 random_state,
                 max_iter,
+                probe,
             )
     chance = np.array(
         [_majority_rate(factors_test[:, j]) for j in range(len(names))]
