@@ -12,7 +12,7 @@ that `keras.tree` will not match with the labels' `dict`.)
 
 from kfactor import losses as losses_lib
 from kfactor.features import probe_teacher
-from kfactor.layers import TaskFactor
+from kfactor.models import classification_head
 
 import keras
 from keras import ops
@@ -129,13 +129,69 @@ class DistilledStudent(keras.Model):
 
 
 @keras.saving.register_keras_serializable(package="kfactor")
+class SingleTaskNetwork(keras.layers.Layer):
+    """`head(code(encoder(images)))`: one task, no common factor.
+
+    The layers of a deterministic `TaskFactor` (a `Dense` code layer of
+    `code_dim` units and a head initialised like it), without the auxiliary
+    head and without a common code to add.
+
+    Args:
+        encoder: Keras model or layer images -> features.
+        num_classes: classes of the task.
+        code_dim: size of the code.
+    """
+
+    def __init__(self, encoder, num_classes, code_dim, **kwargs):
+        super().__init__(**kwargs)
+        self.encoder = encoder
+        self.num_classes = int(num_classes)
+        self.code_dim = int(code_dim)
+        self.code_layer = keras.layers.Dense(self.code_dim, name="code")
+        self.head = classification_head(self.num_classes, name="head")
+
+    def build(self, input_shape):
+        if not self.encoder.built:
+            self.encoder.build(input_shape)
+        features = self.encoder.compute_output_shape(input_shape)
+        self.code_layer.build(features)
+        self.head.build((input_shape[0], self.code_dim))
+
+    def encode(self, images, training=None):
+        """The code: the input of the head."""
+        return self.code_layer(self.encoder(images, training=training))
+
+    def call(self, images, training=None):
+        return self.head(self.encode(images, training=training))
+
+    def compute_output_shape(self, input_shape):
+        return (input_shape[0], self.num_classes)
+
+    def get_config(self):
+        return {
+            **super().get_config(),
+            "encoder": keras.saving.serialize_keras_object(self.encoder),
+            "num_classes": self.num_classes,
+            "code_dim": self.code_dim,
+        }
+
+    @classmethod
+    def from_config(cls, config):
+        config = dict(config)
+        config["encoder"] = keras.saving.deserialize_keras_object(
+            config["encoder"]
+        )
+        return cls(**config)
+
+
+@keras.saving.register_keras_serializable(package="kfactor")
 class SingleTaskNetworks(keras.Model):
     """Independently trained single-task networks: the "knows only task k"
     reference of the disentanglement claim.
 
-    One network per task, each the architecture of a deterministic task
-    factor (`encoder -> code layer -> head`, a `TaskFactor` fed a zero common
-    code) with the same code size, trained on its own task's labels and the
+    One network per task (`SingleTaskNetwork`), each the architecture of a
+    deterministic task factor (`encoder -> linear code -> linear head`) with
+    the same code size, trained on its own task's labels and the
     teacher's logits for that task only. They share nothing (no common
     factor, no weight), so whatever a network's code holds about *other*
     factors it picked up incidentally; a factorization's task codes should
@@ -189,17 +245,17 @@ class SingleTaskNetworks(keras.Model):
         self.image_shape = shape
         self.code_dim = int(code_dim)
         self.task_names = tuple(encoders)
-        self.networks = {}
-        for task, encoder in encoders.items():
-            network = TaskFactor(
+        self.networks = {
+            task: SingleTaskNetwork(
                 encoder,
-                num_classes=teacher_tasks[task],
-                code_dim=self.code_dim,
-                variational=False,
+                teacher_tasks[task],
+                self.code_dim,
                 name=f"single_{task}",
             )
-            network.build(((None, *shape), (None, self.code_dim)))
-            self.networks[task] = network
+            for task, encoder in encoders.items()
+        }
+        for network in self.networks.values():
+            network.build((None, *shape))
         self.kd = kd if kd is not None else losses_lib.LogitsKD(0.1)
         self.label_smoothing = label_smoothing
         self.cls = losses_lib.TaskLoss(1.0, label_smoothing=label_smoothing)
@@ -213,11 +269,11 @@ class SingleTaskNetworks(keras.Model):
 
     def code(self, task, images):
         """The code of `task`'s network (the input of its head)."""
-        return self.networks[task].encode(images, training=False).mean
+        return self.networks[task].encode(images, training=False)
 
     def call(self, images, training=False):
         return {
-            task: network.head(network.encode(images, training=training).mean)
+            task: network(images, training=training)
             for task, network in self.networks.items()
         }
 

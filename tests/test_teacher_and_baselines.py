@@ -1,0 +1,205 @@
+"""The competent-teacher recipe, the VIB start, the single-task baseline,
+symmetry-aware orientation accuracy and the pretrained-teacher checks."""
+
+import dataclasses
+import json
+import math
+
+import kfactor
+from kfactor import data as data_lib
+from kfactor import demo
+from kfactor import teacher as teacher_lib
+from kfactor.baseline import SingleTaskNetworks
+from kfactor.metrics import symmetric_orientation_accuracy
+from kfactor.metrics import symmetric_orientation_matches
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from tests import helpers
+
+
+def test_balanced_loss_weights_make_every_chance_level_ce_one():
+    weights = teacher_lib.balanced_loss_weights(data_lib.DSPRITES_NUM_CLASSES)
+    for task, classes in data_lib.DSPRITES_NUM_CLASSES.items():
+        assert weights[task] * math.log(classes) == pytest.approx(1.0)
+    with pytest.raises(ValueError, match="at least 2 classes"):
+        teacher_lib.balanced_loss_weights({"a": 1})
+
+
+def test_warmup_cosine_schedule_rises_then_decays_to_zero():
+    optimizer = teacher_lib.warmup_cosine_adam(1e-2, total_steps=200)
+    rate = optimizer.learning_rate  # the schedule, read at steps below
+    schedule = optimizer._learning_rate
+    values = [float(schedule(step)) for step in (0, 5, 10, 100, 200)]
+    assert values[0] == 0.0 and values[1] == pytest.approx(5e-3)
+    assert values[2] == pytest.approx(1e-2)
+    assert values[2] > values[3] > values[4] == pytest.approx(0.0, abs=1e-9)
+    assert rate is not None
+    with pytest.raises(ValueError, match="total_steps"):
+        teacher_lib.warmup_cosine_adam(1e-3, 0)
+
+
+def test_compile_teacher_weighs_tasks_by_one_over_log_classes():
+    teacher = helpers.tiny_teacher({"a": 2, "b": 8})
+    teacher_lib.compile_teacher(teacher)
+    images, labels = helpers.blob_images(64)
+    labels = {"a": labels["row"] % 2, "b": labels["col"]}
+    logs = teacher.evaluate(images, labels, verbose=0, return_dict=True)
+    expected = logs["a_loss"] / math.log(2) + logs["b_loss"] / math.log(8)
+    assert logs["loss"] == pytest.approx(expected, rel=1e-4)
+    with pytest.raises(ValueError, match="loss_weights"):
+        teacher_lib.compile_teacher(teacher, loss_weights="uniform")
+
+
+def test_batch_normalized_encoder_has_no_conv_bias_and_normalizes():
+    encoder = kfactor.simple_conv64(
+        8,
+        widths=helpers.TINY_WIDTHS,
+        input_shape=helpers.TINY_SHAPE,
+        normalization="batch",
+    )
+    names = [layer.name for layer in encoder.layers]
+    assert "conv1_bn" in names and "conv3_relu" in names
+    assert encoder.get_layer("conv1").use_bias is False
+    with pytest.raises(ValueError, match="normalization"):
+        kfactor.simple_conv64(normalization="layer")
+
+
+def test_initial_log_var_sets_the_starting_noise_and_round_trips():
+    factor = kfactor.TaskFactor(
+        helpers.tiny_encoder(None),
+        num_classes=3,
+        code_dim=4,
+        initial_log_var=-6.0,
+    )
+    factor.build(((None, *helpers.TINY_SHAPE), (None, 4)))
+    images = np.random.default_rng(0).uniform(size=(16, *helpers.TINY_SHAPE))
+    code = factor.encode(images.astype("float32"), training=True)
+    log_var = np.asarray(code.log_var)
+    # The kernel still adds a little of the features; the bias sets -6.
+    assert np.mean(log_var) == pytest.approx(-6.0, abs=0.5)
+    noise = np.asarray(code.sample) - np.asarray(code.mean)
+    assert 0.01 < np.std(noise) < 0.2  # sigma = e^-3 ~ 0.05
+    config = factor.get_config()
+    assert config["initial_log_var"] == -6.0
+    clone = kfactor.TaskFactor.from_config(config)
+    clone.build(((None, *helpers.TINY_SHAPE), (None, 4)))
+    np.testing.assert_array_equal(
+        np.asarray(clone.code_layer.bias)[4:], np.full(4, -6.0, "float32")
+    )
+    with pytest.raises(ValueError, match="variational task factors only"):
+        kfactor.TaskFactor(
+            helpers.tiny_encoder(None), variational=False, initial_log_var=-6
+        )
+    with pytest.raises(ValueError, match=r"in \[-20, 5\]"):
+        kfactor.TaskFactor(helpers.tiny_encoder(None), initial_log_var=50)
+
+
+def test_single_task_networks_train_independently():
+    keras.utils.set_random_seed(0)
+    teacher = helpers.train_teacher(
+        helpers.tiny_teacher(), helpers.blob_dataset(256), epochs=2
+    )
+    networks = SingleTaskNetworks(
+        teacher,
+        {t: helpers.tiny_encoder(None, name=f"{t}_e") for t in ("row", "col")},
+        code_dim=6,
+    )
+    networks.compile(optimizer=keras.optimizers.Adam(3e-3))
+    before = {
+        t: [np.array(w) for w in n.weights]
+        for t, n in networks.networks.items()
+    }
+    history = networks.fit(helpers.blob_dataset(256), epochs=6, verbose=0)
+    assert history.history["row_accuracy"][-1] > 0.6
+    # No network reads another's weights: the "row" loss alone does not
+    # move the "col" network.
+    images, labels = helpers.blob_images(32)
+    with tf.GradientTape() as tape:
+        logits = networks(images, training=True)
+        row_loss = keras.ops.mean(
+            keras.losses.sparse_categorical_crossentropy(
+                labels["row"], logits["row"], from_logits=True
+            )
+        )
+    grads = tape.gradient(
+        row_loss, networks.networks["col"].trainable_variables
+    )
+    assert all(g is None for g in grads)
+    for task, weights in before.items():
+        after = [np.array(w) for w in networks.networks[task].weights]
+        assert any(not np.array_equal(a, b) for a, b in zip(weights, after))
+    code = networks.code("row", images)
+    assert tuple(code.shape) == (32, 6)
+
+
+def test_symmetry_aware_orientation_accuracy_on_known_cases():
+    steps = np.arange(40)
+    # Heart: only itself and the 0 / 2 pi duplicate.
+    heart = [symmetric_orientation_matches([j], [0], [2])[0] for j in steps]
+    assert np.flatnonzero(heart).tolist() == [0, 39]
+    # Square: the nearest grid angle of every 90-degree turn: 9.75 steps
+    # (10), 19.5 (19 and 20, both half a step off), 29.25 (29), 39 (39).
+    square = [symmetric_orientation_matches([j], [0], [0])[0] for j in steps]
+    assert np.flatnonzero(square).tolist() == [0, 10, 19, 20, 29, 39]
+    # Ellipse: 180 degrees is 19.5 steps, both neighbours count.
+    ellipse = [symmetric_orientation_matches([j], [0], [1])[0] for j in steps]
+    assert np.flatnonzero(ellipse).tolist() == [0, 19, 20, 39]
+    assert symmetric_orientation_accuracy([0, 5], [0, 6], [2, 2]) == 0.5
+    with pytest.raises(ValueError, match=r"in \[0, 39\]"):
+        symmetric_orientation_matches([40], [0], [0])
+    with pytest.raises(ValueError, match="integer"):
+        symmetric_orientation_matches([0.5], [0], [0])
+
+
+def test_indices_outside_avoid_the_excluded_split():
+    test = data_lib.dsprites_split(0, 5000, seed=0)[1]
+    drawn = data_lib.indices_outside(test, 20000, seed=1)
+    assert len(np.unique(drawn)) == 20000
+    assert not np.intersect1d(drawn, test).size
+    again = data_lib.indices_outside(test, 20000, seed=1)
+    np.testing.assert_array_equal(drawn, again)
+    with pytest.raises(ValueError, match="excluded"):
+        data_lib.indices_outside(test, data_lib.DSPRITES_NUM_IMAGES, seed=0)
+
+
+def write_fake_pretrained(tmp_path, config):
+    info = {"config": demo.teacher_config(config)}
+    info_path = tmp_path / "teacher.json"
+    info_path.write_text(json.dumps(info))
+    model_path = tmp_path / "teacher.keras"
+    demo.build_teacher(config).save(model_path)
+    return str(model_path), str(info_path)
+
+
+def test_pretrained_teacher_refuses_runs_whose_test_images_it_saw(tmp_path):
+    config = demo.DemoConfig(
+        num_train=2000,
+        num_test=500,
+        teacher_num_train=300000,
+        widths=(4, 4, 4, 4, 4, 4),
+        latent_dim=8,
+    )
+    model_path, info_path = write_fake_pretrained(tmp_path, config)
+    teacher, _ = demo.load_pretrained_teacher(config, model_path, info_path)
+    assert sorted(teacher.output) == sorted(data_lib.DSPRITES_TASKS)
+    # Another seed draws another test split, which the teacher has seen.
+    other = dataclasses.replace(config, seed=1)
+    with pytest.raises(ValueError, match="--train_teacher"):
+        demo.load_pretrained_teacher(other, model_path, info_path)
+    wider = dataclasses.replace(config, latent_dim=16)
+    with pytest.raises(ValueError, match="latent_dim=8"):
+        demo.load_pretrained_teacher(wider, model_path, info_path)
+    with pytest.raises(ValueError, match="missing"):
+        demo.load_pretrained_teacher(config, model_path + ".x", info_path)
+
+
+def test_shipped_teacher_fits_the_default_demo():
+    config = demo.DemoConfig()
+    teacher, info = demo.load_pretrained_teacher(config)
+    assert info["config"] == demo.teacher_config(config)
+    for task, accuracy in info["test_accuracy"].items():
+        assert accuracy > 0.3, task
