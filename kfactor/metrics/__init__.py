@@ -11,6 +11,8 @@ from kfactor.metrics.block_mi import block_mutual_info
 from kfactor.metrics.dci import dci
 from kfactor.metrics.mig import mig
 from kfactor.metrics.modularity import modularity_explicitness
+from kfactor.metrics.probe_mi import ProbeMutualInfo
+from kfactor.metrics.probe_mi import probe_mutual_info
 from kfactor.metrics.probes import LeakageResult
 from kfactor.metrics.probes import ProbeResult
 from kfactor.metrics.probes import leakage_matrix
@@ -26,6 +28,7 @@ __all__ = [
     "BlockMutualInfo",
     "GroundTruthSampler",
     "LeakageResult",
+    "ProbeMutualInfo",
     "ProbeResult",
     "beta_vae_score",
     "block_mutual_info",
@@ -36,6 +39,7 @@ __all__ = [
     "linear_probe",
     "mig",
     "modularity_explicitness",
+    "probe_mutual_info",
     "sap",
     "symmetric_orientation_accuracy",
     "symmetric_orientation_matches",
