@@ -24,6 +24,8 @@ setup(
     python_requires=">=3.10",
     packages=find_packages(include=["kfactor", "kfactor.*"]),
     include_package_data=True,
+    # The demo's pretrained teacher (examples/make_pretrained_teacher.py).
+    package_data={"kfactor": ["pretrained/*.keras", "pretrained/*.json"]},
     install_requires=[
         "tensorflow>=2.16",
         "keras>=3.3",

@@ -65,6 +65,7 @@ def common_factor_report(
     heads,
     teacher_accuracy=None,
     random_state=0,
+    probes=None,
 ):
     """The `common_factor` section of a report (plain JSON-able Python).
 
@@ -78,6 +79,9 @@ def common_factor_report(
         teacher_accuracy: optional dict task -> the teacher's accuracy, for
             `probe_gap_to_teacher`.
         random_state: seed of the probes.
+        probes: optional dict factor -> `{accuracy, chance}` of linear probes
+            on `z_common` already fitted on these codes (the disentanglement
+            report's `transfer`), reused instead of fitted again.
 
     Returns:
         A dict with `mean_pairwise_cosine`, `participation_ratio`, `probes`
@@ -93,15 +97,19 @@ def common_factor_report(
         "mean_pairwise_cosine": float(health.mean_pairwise_cosine(sample)),
         "participation_ratio": float(health.participation_ratio(sample)),
     }
+    fitted = probes or {}
     probes = {}
     for k, factor in enumerate(factor_names):
-        probe = metrics.linear_probe(
-            train_codes[COMMON],
-            train_factors[:, k],
-            common_test,
-            test_factors[:, k],
-            random_state=random_state,
-        )._asdict()
+        if factor in fitted:
+            probe = dict(fitted[factor])
+        else:
+            probe = metrics.linear_probe(
+                train_codes[COMMON],
+                train_factors[:, k],
+                common_test,
+                test_factors[:, k],
+                random_state=random_state,
+            )._asdict()
         if teacher_accuracy and factor in teacher_accuracy:
             probe["teacher_accuracy"] = float(teacher_accuracy[factor])
             probe["probe_gap_to_teacher"] = float(

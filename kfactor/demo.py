@@ -14,29 +14,54 @@ import sys
 import time
 
 from kfactor import data as data_lib
+from kfactor import metrics
 from kfactor import plots
 from kfactor.baseline import DistilledStudent
+from kfactor.baseline import SingleTaskNetworks
 from kfactor.codes import collect_codes
 from kfactor.codes import factorizer_readers
+from kfactor.common_report import common_factor_report
 from kfactor.evaluation import collect_predictions
 from kfactor.evaluation import task_accuracies
 from kfactor.factorizer import Factorizer
+from kfactor.health import CommonCollapseMonitor
 from kfactor.layers import TaskFactor
 from kfactor.models import NARROW_WIDTHS
 from kfactor.models import multitask_teacher
 from kfactor.models import simple_conv64
 from kfactor.publish import publish_factors
 from kfactor.report import disentanglement_report
+from kfactor.report import leakage_section
 from kfactor.report import summary_rows
 from kfactor.teacher import compile_teacher
+from kfactor.teacher import warmup_cosine_adam
 
 import keras
+import numpy as np
 
 logger = logging.getLogger(__name__)
 
 REPORT_FILE = "report.json"
 TEACHER_FILE = "teacher.keras"
 KD_STUDENT_FILE = "kd_student.keras"
+SINGLE_TASK_FILE = "single_task_networks.keras"
+#: The pretrained dSprites teacher shipped with kfactor, and the
+#: `DemoConfig` it was trained with (its `teacher_*` fields and the split).
+PRETRAINED_DIR = os.path.join(os.path.dirname(__file__), "pretrained")
+PRETRAINED_TEACHER = os.path.join(PRETRAINED_DIR, "dsprites_teacher.keras")
+PRETRAINED_TEACHER_INFO = os.path.join(PRETRAINED_DIR, "dsprites_teacher.json")
+#: The `DemoConfig` fields that decide the teacher (its data and training).
+TEACHER_FIELDS = (
+    "seed",
+    "num_train",
+    "num_test",
+    "widths",
+    "latent_dim",
+    "teacher_num_train",
+    "teacher_epochs",
+    "teacher_batch_size",
+    "teacher_learning_rate",
+)
 #: The KD student's widths are this much wider than the teacher's: about
 #: twice the parameters, the size of one factor network (common + task).
 KD_STUDENT_WIDTH_MULTIPLIER = 1.4
@@ -46,29 +71,41 @@ KD_STUDENT_WIDTH_MULTIPLIER = 1.4
 class DemoConfig:
     """Sizes and schedule of the demo (defaults fit 15 min on 2 cores).
 
-    The narrow teacher needs about 5,000 steps of batch 64 before it tells
-    the three shapes apart (the other tasks come earlier), hence 50,000
-    images, batch 64 and 8 teacher epochs (6,250 steps; it may still miss
-    `shape` for some seeds). Factorization takes 4 epochs: `scale` is the
-    last task a factor network learns (0.83 after 2 epochs, 0.97 after 3,
-    0.98 after 4 on 60,000 images). Task codes are deterministic with the
-    batch-moment InfoMin, the variant behind the reference code's published
-    results: with Gaussian codes (VIB) the five-task factorization had not
-    learned `shape` after 1,800 steps (0.40, chance 0.33), deterministic
-    codes reached 0.76 after 1,200 (both measured on this teacher;
-    `variational=True` gives the VIB variant). The KD baseline is off by
-    default (`kd_epochs=2` adds it: about 3 more minutes).
+    The teacher is the pretrained one shipped in `kfactor/pretrained/`
+    (`train_teacher=True` retrains it with the `teacher_*` fields: that is
+    how the shipped one was made). It is a narrow SimpleConv64 with batch
+    normalization, trained with per-task loss weights `1 / log K` and a
+    warm-up + cosine Adam schedule (`kfactor.teacher`) on
+    `teacher_num_train` images drawn around the test split, so it never saw
+    a held-out image.
+
+    The factorization uses batch-normalized encoders of the same widths,
+    InfoNCE for the InfoMax term (the reference's `"dv"` formula collapses
+    the common code) and Gaussian task codes (VIB) that start narrow
+    (`initial_log_var`) under the bottleneck weight `beta`: the noise of
+    a squeezed task code is what makes each factor network read the common
+    code. `single_task_epochs` trains the "knows only task k" baseline
+    (independent single-task networks of the same encoder and code size)
+    for as many steps, so that the task codes' leakage has a reference.
     """
 
     num_train: int = 50000
     num_test: int = 5000
     batch_size: int = 64
-    teacher_epochs: int = 8
     factor_epochs: int = 4
-    learning_rate: float = 1e-3
+    learning_rate: float = 2e-3
     widths: tuple = NARROW_WIDTHS
-    latent_dim: int = 10
-    variational: bool = False
+    latent_dim: int = 32
+    normalization: str = "batch"
+    variational: bool = True
+    initial_log_var: float = -6.0
+    beta: float = 0.03
+    single_task_epochs: int = 4
+    train_teacher: bool = False
+    teacher_num_train: int = 150000
+    teacher_epochs: int = 24
+    teacher_batch_size: int = 128
+    teacher_learning_rate: float = 3e-3
     kd_epochs: int = 0
     eval_train_examples: int = 10000
     eval_test_examples: int = 5000
@@ -78,18 +115,40 @@ class DemoConfig:
     verbose: int = 1
 
     def __post_init__(self):
-        for name in ("num_train", "num_test", "batch_size", "latent_dim"):
+        for name in (
+            "num_train",
+            "num_test",
+            "batch_size",
+            "latent_dim",
+            "teacher_num_train",
+            "teacher_batch_size",
+        ):
             if getattr(self, name) < 1:
                 raise ValueError(
                     f"Expected {name} >= 1. Received: {name}="
                     f"{getattr(self, name)}"
                 )
-        for name in ("teacher_epochs", "factor_epochs", "kd_epochs"):
+        for name in (
+            "teacher_epochs",
+            "factor_epochs",
+            "kd_epochs",
+            "single_task_epochs",
+        ):
             if getattr(self, name) < 0:
                 raise ValueError(
                     f"Expected {name} >= 0. Received: {name}="
                     f"{getattr(self, name)}"
                 )
+        for name in ("learning_rate", "teacher_learning_rate"):
+            if not getattr(self, name) > 0:
+                raise ValueError(
+                    f"Expected {name} > 0. Received: {name}="
+                    f"{getattr(self, name)}"
+                )
+        if self.beta < 0:
+            raise ValueError(f"Expected beta >= 0. Received: beta={self.beta}")
+        if self.normalization in ("", "none", "None"):
+            self.normalization = None
         self.widths = tuple(int(w) for w in self.widths)
 
 
@@ -103,8 +162,7 @@ def dsprites_splits(config):
     16-20 s (measured: teacher epochs of 40 s instead of 22 s); one
     iterator over a repeated dataset does not.
     """
-    dsprites = data_lib.ProceduralDSprites(seed=config.seed)
-    train, test = dsprites.split(config.num_train, config.num_test)
+    train, test = split_indices(config)
     train_ds = data_lib.dsprites_dataset(
         train,
         batch_size=config.batch_size,
@@ -118,6 +176,21 @@ def dsprites_splits(config):
     return train_ds, test_ds
 
 
+def split_indices(config):
+    """The grid indices of the demo's train and test splits."""
+    return data_lib.dsprites_split(
+        config.num_train, config.num_test, seed=config.seed
+    )
+
+
+def teacher_indices(config):
+    """The teacher's training images: drawn around the test split."""
+    test = split_indices(config)[1]
+    return data_lib.indices_outside(
+        test, config.teacher_num_train, seed=config.seed + 1
+    )
+
+
 def steps_per_epoch(config):
     """Batches in one pass over the demo's train split."""
     return -(-config.num_train // config.batch_size)
@@ -128,11 +201,129 @@ def build_teacher(config, name="teacher", width_multiplier=1.0):
         config.latent_dim,
         widths=config.widths,
         width_multiplier=width_multiplier,
+        normalization=config.normalization,
         name=f"{name}_encoder",
     )
     return multitask_teacher(
         data_lib.DSPRITES_NUM_CLASSES, encoder=encoder, name=name
     )
+
+
+def train_teacher(config):
+    """Trains the demo's teacher; returns `(teacher, seconds, images/s)`."""
+    indices = teacher_indices(config)
+    train_ds = data_lib.dsprites_dataset(
+        indices,
+        batch_size=config.teacher_batch_size,
+        shuffle=True,
+        seed=config.seed,
+        repeat=True,
+    )
+    test_ds = dsprites_splits(config)[1]
+    steps = -(-config.teacher_num_train // config.teacher_batch_size)
+    optimizer = warmup_cosine_adam(
+        config.teacher_learning_rate,
+        max(1, steps * config.teacher_epochs),
+    )
+    teacher = compile_teacher(build_teacher(config), optimizer)
+    start = time.perf_counter()
+    teacher.fit(
+        train_ds,
+        epochs=config.teacher_epochs,
+        steps_per_epoch=steps,
+        validation_data=test_ds,
+        verbose=config.verbose,
+        shuffle=False,
+    )
+    seconds = time.perf_counter() - start
+    images = config.teacher_epochs * steps * config.teacher_batch_size
+    return teacher, seconds, images / seconds if seconds > 0 else 0.0
+
+
+def teacher_config(config):
+    """The fields of `config` that decide the teacher (`TEACHER_FIELDS`)."""
+    values = dataclasses.asdict(config)
+    return {
+        name: list(values[name]) if name == "widths" else values[name]
+        for name in TEACHER_FIELDS
+    }
+
+
+def load_pretrained_teacher(config, path=None, info_path=None):
+    """Loads the shipped teacher, checked to fit `config`.
+
+    Raises `ValueError` (saying to pass `--train_teacher`) when the teacher's
+    architecture differs from `config`'s, or when its training images meet
+    `config`'s test split.
+    """
+    path = path or PRETRAINED_TEACHER
+    info_path = info_path or PRETRAINED_TEACHER_INFO
+    for file in (path, info_path):
+        if not os.path.isfile(file):
+            raise ValueError(
+                f"The pretrained teacher file {file} is missing. Fix: "
+                "reinstall kfactor, or pass --train_teacher to train one."
+            )
+    with open(info_path) as f:
+        info = json.load(f)
+    trained_with = DemoConfig(
+        **{**info["config"], "widths": tuple(info["config"]["widths"])}
+    )
+    for name in ("widths", "latent_dim", "normalization"):
+        if getattr(trained_with, name) != getattr(config, name):
+            raise ValueError(
+                f"The pretrained teacher has {name}="
+                f"{getattr(trained_with, name)!r}, this run asks for "
+                f"{getattr(config, name)!r}. Fix: pass --train_teacher to "
+                "train a teacher of this architecture."
+            )
+    seen = np.intersect1d(
+        teacher_indices(trained_with), split_indices(config)[1]
+    )
+    if seen.size:
+        raise ValueError(
+            f"The pretrained teacher was trained on {seen.size} of this "
+            f"run's {config.num_test} test images (seed {config.seed}, "
+            f"num_train {config.num_train}; it was trained for seed "
+            f"{trained_with.seed}, num_train {trained_with.num_train}, "
+            f"num_test {trained_with.num_test}). Fix: pass --train_teacher."
+        )
+    return keras.saving.load_model(path), info
+
+
+def get_teacher(config):
+    """The run's teacher: `(teacher, info)`, pretrained or trained now."""
+    if not config.train_teacher:
+        logger.info("Loading the pretrained teacher (%s).", PRETRAINED_TEACHER)
+        teacher, info = load_pretrained_teacher(config)
+        return teacher, {
+            "source": "pretrained",
+            "file": os.path.relpath(PRETRAINED_TEACHER, PRETRAINED_DIR),
+            "train_seconds": 0.0,
+            "trained_with": info["config"],
+        }
+    logger.info("Training the teacher (%d epochs).", config.teacher_epochs)
+    teacher, seconds, rate = train_teacher(config)
+    return teacher, {
+        "source": "trained",
+        "train_seconds": seconds,
+        "train_images_per_second": rate,
+        "trained_with": teacher_config(config),
+    }
+
+
+def encoder_builder(config):
+    """`(latent_dim, name) -> encoder`: the demo's factor encoders."""
+
+    def encoder(latent_dim, name):
+        return simple_conv64(
+            latent_dim,
+            widths=config.widths,
+            normalization=config.normalization,
+            name=name,
+        )
+
+    return encoder
 
 
 def build_factorizer(
@@ -142,32 +333,49 @@ def build_factorizer(
 
     Args:
         teacher: the dSprites teacher.
-        config: a `DemoConfig` (widths, latent size).
+        config: a `DemoConfig` (widths, latent size, codes, beta).
         task_names: the tasks to factorize (all five by default).
         variational: Gaussian (True) or deterministic task codes; by
             default `config.variational`.
-        **options: `Factorizer` / `imb_objective` options.
+        **options: `Factorizer` / `imb_objective` options (`beta` defaults
+            to `config.beta`).
     """
-
-    def encoder(latent_dim, name):
-        return simple_conv64(latent_dim, widths=config.widths, name=name)
-
+    encoder = encoder_builder(config)
+    variational = config.variational if variational is None else variational
     task_names = task_names or data_lib.DSPRITES_TASKS
     tasks = {
         t: TaskFactor(
             encoder(None, f"{t}_encoder"),
-            variational=(
-                config.variational if variational is None else variational
-            ),
+            variational=variational,
+            initial_log_var=config.initial_log_var if variational else None,
             name=f"task_{t}",
         )
         for t in task_names
     }
+    options.setdefault("beta", config.beta)
     return Factorizer(
         teacher,
         common=encoder(config.latent_dim, "common_encoder"),
         tasks=tasks,
         **options,
+    )
+
+
+def build_single_task_networks(teacher, config, task_names=None):
+    """Independent single-task networks of the task factors' architecture."""
+    encoder = encoder_builder(config)
+    task_names = task_names or data_lib.DSPRITES_TASKS
+    return SingleTaskNetworks(
+        teacher,
+        {t: encoder(None, f"single_{t}_encoder") for t in task_names},
+        code_dim=config.latent_dim,
+    )
+
+
+def optimizer_for(config, epochs):
+    """Warm-up + cosine Adam over `epochs` passes of the train split."""
+    return warmup_cosine_adam(
+        config.learning_rate, max(1, epochs * steps_per_epoch(config))
     )
 
 
@@ -194,15 +402,49 @@ def train_kd_student(teacher, train_ds, config):
         config, name="kd_student", width_multiplier=KD_STUDENT_WIDTH_MULTIPLIER
     )
     distilled = DistilledStudent(teacher, student)
-    distilled.compile(optimizer=keras.optimizers.Adam(config.learning_rate))
+    distilled.compile(optimizer=optimizer_for(config, config.kd_epochs))
     seconds, _ = _timed_fit(distilled, train_ds, config.kd_epochs, config)
     return student, seconds
 
 
+def train_single_task_networks(teacher, train_ds, config):
+    """The single-task baseline, trained as long as the factorization."""
+    networks = build_single_task_networks(teacher, config)
+    networks.compile(optimizer=optimizer_for(config, config.single_task_epochs))
+    seconds, _ = _timed_fit(
+        networks, train_ds, config.single_task_epochs, config
+    )
+    return networks, seconds
+
+
 def evaluate_accuracies(models, test_ds):
     """`{model name: {task: test accuracy}}`."""
+    return evaluate_predictions(models, test_ds)[0]
+
+
+def evaluate_predictions(models, test_ds):
+    """`(accuracies, symmetry-aware orientation accuracies)` of `models`.
+
+    The second is `{model: {"raw", "symmetry_aware"}}` for models that
+    predict `orientation` (see `kfactor.metrics.symmetry`).
+    """
     logits, labels = collect_predictions(models, test_ds)
-    return {name: task_accuracies(v, labels) for name, v in logits.items()}
+    accuracies = {
+        name: task_accuracies(v, labels) for name, v in logits.items()
+    }
+    orientation = {}
+    for name, values in logits.items():
+        if "orientation" not in values or "shape" not in labels:
+            continue
+        orientation[name] = {
+            "raw": accuracies[name]["orientation"],
+            "symmetry_aware": metrics.symmetric_orientation_accuracy(
+                np.argmax(values["orientation"], -1),
+                labels["orientation"],
+                labels["shape"],
+            ),
+        }
+    return accuracies, orientation
 
 
 def evaluate_codes(factorizer, train_ds, test_ds, config):
@@ -216,12 +458,7 @@ def evaluate_codes(factorizer, train_ds, test_ds, config):
     )
 
 
-def evaluate_readers(readers, task_names, train_ds, test_ds, config):
-    """The disentanglement report of the codes that `readers` read.
-
-    `readers` (see `kfactor.codes`) reads the teacher, common and each of
-    `task_names` codes.
-    """
+def _collect(readers, train_ds, test_ds, config):
     factor_names = data_lib.DSPRITES_TASKS
     # The train dataset repeats: read at most one pass of it.
     train = collect_codes(
@@ -233,14 +470,123 @@ def evaluate_readers(readers, task_names, train_ds, test_ds, config):
     test = collect_codes(
         readers, test_ds, factor_names, config.eval_test_examples
     )
+    return train, test
+
+
+def evaluate_readers(readers, task_names, train_ds, test_ds, config):
+    """The disentanglement report of the codes that `readers` read.
+
+    `readers` (see `kfactor.codes`) reads the teacher, common and each of
+    `task_names` codes.
+    """
+    train, test = _collect(readers, train_ds, test_ds, config)
     return disentanglement_report(
         *train,
         *test,
         task_names=task_names,
-        factor_names=factor_names,
+        factor_names=data_lib.DSPRITES_TASKS,
         dci=config.dci,
         random_state=config.seed,
+        intrinsic=data_lib.DSPRITES_INTRINSIC_LEAKAGE,
     )
+
+
+def evaluate_factorization(
+    factorizer, teacher_accuracy, train_ds, test_ds, config
+):
+    """`(disentanglement report, common_factor report)` of a factorization."""
+    train, test = _collect(
+        factorizer_readers(factorizer), train_ds, test_ds, config
+    )
+    disentanglement = disentanglement_report(
+        *train,
+        *test,
+        task_names=factorizer.task_names,
+        factor_names=data_lib.DSPRITES_TASKS,
+        dci=config.dci,
+        random_state=config.seed,
+        intrinsic=data_lib.DSPRITES_INTRINSIC_LEAKAGE,
+    )
+    heads = {
+        task: _numpy_head(factor.head)
+        for task, factor in factorizer.task_factors.items()
+    }
+    common = common_factor_report(
+        *train,
+        *test,
+        factor_names=data_lib.DSPRITES_TASKS,
+        heads=heads,
+        teacher_accuracy=teacher_accuracy,
+        random_state=config.seed,
+        probes=disentanglement["transfer"],
+    )
+    return disentanglement, common
+
+
+def _code_reader(networks, task):
+    """`images -> code` of one single-task network (a named function: the
+    code readers run inside a `tf.function`, and autograph cannot parse
+    lambdas that share a line)."""
+
+    def read(images):
+        return networks.code(task, images)
+
+    return read
+
+
+def _numpy_head(head):
+    def logits(codes):
+        return np.asarray(head(codes))
+
+    return logits
+
+
+def single_task_leakage(networks, kf_report, train_ds, test_ds, config):
+    """The single-task networks' leakage (both probes) and KF's excess.
+
+    Same probes, same images as the factorization's `leakage` and
+    `leakage_knn` sections; `excess` is KF - single-task, cell by cell
+    (negative: the task codes hold less of that factor than a network that
+    only ever saw its own task).
+    """
+    readers = {
+        task: _code_reader(networks, task) for task in networks.task_names
+    }
+    (train, train_factors), (test, test_factors) = _collect(
+        readers, train_ds, test_ds, config
+    )
+    sections = {}
+    for probe, key in (("linear", "leakage"), ("knn", "leakage_knn")):
+        single = leakage_section(
+            train,
+            train_factors,
+            test,
+            test_factors,
+            data_lib.DSPRITES_TASKS,
+            probe=probe,
+            intrinsic=data_lib.DSPRITES_INTRINSIC_LEAKAGE,
+            random_state=config.seed,
+        )
+        kf = np.asarray(kf_report[key]["matrix"])
+        excess = kf - np.asarray(single["matrix"])
+        names = single["block_names"]
+        nonintrinsic = np.array(
+            [
+                [
+                    b != f and (b, f) not in data_lib.DSPRITES_INTRINSIC_LEAKAGE
+                    for f in single["factor_names"]
+                ]
+                for b in names
+            ]
+        )
+        single["excess"] = excess.tolist()
+        single["max_nonintrinsic_excess"] = float(np.max(excess[nonintrinsic]))
+        single["nonintrinsic_cells_kf_below_single_task"] = int(
+            np.sum(excess[nonintrinsic] < 0)
+        )
+        single["nonintrinsic_cells"] = int(np.sum(nonintrinsic))
+        sections[probe] = single
+    return sections
 
 
 def run_demo(config=None):
@@ -249,7 +595,7 @@ def run_demo(config=None):
     Example:
 
     >>> report = run_demo(DemoConfig(num_train=256, num_test=128,
-    ...     teacher_epochs=1, factor_epochs=1, verbose=0,
+    ...     factor_epochs=1, verbose=0,
     ...     output_dir=str(tmp_path)))                    # doctest: +SKIP
     >>> sorted(report["tasks"])                           # doctest: +SKIP
     ['orientation', 'pos_x', 'pos_y', 'scale', 'shape']
@@ -260,31 +606,33 @@ def run_demo(config=None):
     wall_start = time.perf_counter()
     train_ds, test_ds = dsprites_splits(config)
 
-    logger.info("Training the teacher (%d epochs).", config.teacher_epochs)
-    teacher = compile_teacher(
-        build_teacher(config), keras.optimizers.Adam(config.learning_rate)
-    )
-    teacher_seconds, teacher_rate = _timed_fit(
-        teacher,
-        train_ds,
-        config.teacher_epochs,
-        config,
-        validation_data=test_ds,
-    )
+    teacher, teacher_info = get_teacher(config)
     teacher.save(os.path.join(config.output_dir, TEACHER_FILE))
 
     logger.info("Factorizing (%d epochs).", config.factor_epochs)
     factorizer = build_factorizer(teacher, config)
-    factorizer.compile(optimizer=keras.optimizers.Adam(config.learning_rate))
+    factorizer.compile(optimizer=optimizer_for(config, config.factor_epochs))
+    monitor = CommonCollapseMonitor()
     factor_seconds, factor_rate = _timed_fit(
         factorizer,
         train_ds,
         config.factor_epochs,
         config,
         validation_data=test_ds,
+        callbacks=[monitor],
     )
 
     models = {"teacher": teacher, "factor networks": factorizer}
+    single_task, single_seconds = None, None
+    if config.single_task_epochs:
+        logger.info(
+            "Training the single-task baseline (%d epochs).",
+            config.single_task_epochs,
+        )
+        single_task, single_seconds = train_single_task_networks(
+            teacher, train_ds, config
+        )
+        models["single-task networks"] = single_task
     kd_seconds = None
     if config.kd_epochs:
         logger.info("Training the KD baseline (%d epochs).", config.kd_epochs)
@@ -295,37 +643,57 @@ def run_demo(config=None):
             os.path.join(config.output_dir, KD_STUDENT_FILE)
         )
     logger.info("Evaluating.")
-    accuracies = evaluate_accuracies(models, test_ds)
+    accuracies, orientation = evaluate_predictions(models, test_ds)
     # A fresh train split: its first pass is the seeded epoch-0 order, not
     # the order after training, so `kfactor evaluate` reads the same codes.
-    disentanglement = evaluate_codes(
-        factorizer, dsprites_splits(config)[0], test_ds, config
+    disentanglement, common = evaluate_factorization(
+        factorizer,
+        accuracies["teacher"],
+        dsprites_splits(config)[0],
+        test_ds,
+        config,
     )
+    if single_task is not None:
+        disentanglement["single_task_leakage"] = single_task_leakage(
+            single_task,
+            disentanglement,
+            dsprites_splits(config)[0],
+            test_ds,
+            config,
+        )
     figures = plots.report_figures(
         disentanglement, accuracies, config.output_dir, config.latent_dim
     )
+    columns = {
+        "teacher_accuracy": "teacher",
+        "factor_accuracy": "factor networks",
+        "single_task_accuracy": "single-task networks",
+        "kd_student_accuracy": "KD student",
+    }
     report = {
         "config": dataclasses.asdict(config),
         "num_train_images": config.num_train,
         "num_test_images": config.num_test,
+        "teacher": teacher_info,
         "tasks": {
             task: {
-                "teacher_accuracy": accuracies["teacher"][task],
-                "factor_accuracy": accuracies["factor networks"][task],
-                **(
-                    {"kd_student_accuracy": accuracies["KD student"][task]}
-                    if "KD student" in accuracies
-                    else {}
-                ),
+                key: accuracies[name][task]
+                for key, name in columns.items()
+                if name in accuracies
             }
             for task in factorizer.task_names
         },
+        "orientation_accuracy": orientation,
+        "common_factor": {
+            **common,
+            "collapse_warning": monitor.collapsed_at is not None,
+        },
         "disentanglement": disentanglement,
         "figures": figures,
-        "teacher_train_seconds": teacher_seconds,
-        "teacher_train_images_per_second": teacher_rate,
+        "teacher_train_seconds": teacher_info["train_seconds"],
         "factorization_seconds": factor_seconds,
         "factorization_images_per_second": factor_rate,
+        "single_task_train_seconds": single_seconds,
         "kd_student_train_seconds": kd_seconds,
     }
     logger.info("Saving, assembling and exporting the factors.")
@@ -363,26 +731,64 @@ def write_report(report, output_dir):
     return path
 
 
+#: Optional baseline columns of the accuracy table: report key -> header.
+BASELINE_COLUMNS = {
+    "single_task_accuracy": "single-task",
+    "kd_student_accuracy": "KD student",
+}
+
+
 def format_table(report):
     """The per-task accuracy table and headline scores, as Markdown."""
-    kd = all("kd_student_accuracy" in v for v in report["tasks"].values())
+    baselines = [
+        key
+        for key in BASELINE_COLUMNS
+        if all(key in v for v in report["tasks"].values())
+    ]
+    header = "".join(f" {BASELINE_COLUMNS[k]} |" for k in baselines)
     lines = [
-        "| task | teacher |"
-        + (" KD student |" if kd else "")
-        + " factor network | factor - teacher |",
-        "|---|---|" + ("---|" if kd else "") + "---|---|",
+        f"| task | teacher |{header} factor network | factor - teacher |",
+        "|---|---|" + "---|" * len(baselines) + "---|---|",
     ]
     for task, scores in report["tasks"].items():
         teacher, factor = scores["teacher_accuracy"], scores["factor_accuracy"]
-        kd_cell = f" {scores['kd_student_accuracy']:.4f} |" if kd else ""
+        cells = "".join(f" {scores[k]:.4f} |" for k in baselines)
         lines.append(
-            f"| {task} | {teacher:.4f} |{kd_cell} {factor:.4f} | "
+            f"| {task} | {teacher:.4f} |{cells} {factor:.4f} | "
             f"{100 * (factor - teacher):+.2f} pts |"
         )
+    if "orientation_accuracy" in report:
+        lines += ["", "| orientation | raw | up to symmetry |", "|---|---|---|"]
+        lines += [
+            f"| {name} | {v['raw']:.4f} | {v['symmetry_aware']:.4f} |"
+            for name, v in report["orientation_accuracy"].items()
+        ]
+    if "common_factor" in report:
+        lines += ["", common_factor_table(report["common_factor"])]
     if "disentanglement" in report:
         lines += ["", "| score | value |", "|---|---|"]
         lines += [
             f"| {name} | {value:.4f} |"
             for name, value in summary_rows(report["disentanglement"])
         ]
+    return "\n".join(lines)
+
+
+def common_factor_table(common):
+    """The `common_factor` section as Markdown: alive, informative, used."""
+    lines = [
+        "| common factor | value |",
+        "|---|---|",
+        f"| mean pairwise cosine | {common['mean_pairwise_cosine']:.3f} |",
+        f"| participation ratio | {common['participation_ratio']:.2f} |",
+        "| accuracy drop, z_common -> its mean (avg over tasks) | "
+        f"{100 * common['mean_replacement_drop']:.1f} pts |",
+    ]
+    for factor, probe in common["probes"].items():
+        teacher = probe.get("teacher_accuracy")
+        versus = f" (teacher {teacher:.4f})" if teacher is not None else ""
+        lines.append(
+            f"| linear probe z_common -> {factor} | "
+            f"{probe['accuracy']:.4f}{versus} |"
+        )
     return "\n".join(lines)
