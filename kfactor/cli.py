@@ -27,19 +27,57 @@ DEMO = DemoConfig()
 flags.DEFINE_integer("num_train", DEMO.num_train, "demo: training images.")
 flags.DEFINE_integer("num_test", DEMO.num_test, "demo: held-out test images.")
 flags.DEFINE_integer("batch_size", DEMO.batch_size, "demo: batch size.")
+flags.DEFINE_bool(
+    "train_teacher",
+    DEMO.train_teacher,
+    "demo: train the teacher (default: load the pretrained one).",
+)
 flags.DEFINE_integer(
-    "teacher_epochs", DEMO.teacher_epochs, "demo: teacher training epochs."
+    "teacher_epochs",
+    DEMO.teacher_epochs,
+    "demo: teacher training epochs (with --train_teacher).",
+)
+flags.DEFINE_integer(
+    "teacher_num_train",
+    DEMO.teacher_num_train,
+    "demo: teacher training images (drawn around the test split).",
+)
+flags.DEFINE_integer(
+    "teacher_batch_size", DEMO.teacher_batch_size, "demo: teacher batch size."
+)
+flags.DEFINE_float(
+    "teacher_learning_rate",
+    DEMO.teacher_learning_rate,
+    "demo: teacher peak learning rate (warm-up + cosine).",
 )
 flags.DEFINE_integer(
     "factor_epochs", DEMO.factor_epochs, "demo: factorization epochs."
 )
 flags.DEFINE_float(
-    "learning_rate", DEMO.learning_rate, "demo: Adam learning rate."
+    "learning_rate",
+    DEMO.learning_rate,
+    "demo: peak Adam learning rate of the factorization (warm-up + cosine).",
 )
 flags.DEFINE_list("widths", list(map(str, DEMO.widths)), "demo: conv widths.")
 flags.DEFINE_integer("latent_dim", DEMO.latent_dim, "demo: code size.")
+flags.DEFINE_string(
+    "normalization",
+    DEMO.normalization,
+    "demo: encoder normalization, 'batch' or 'none'.",
+)
 flags.DEFINE_bool(
     "variational", DEMO.variational, "demo: Gaussian (VIB) task codes."
+)
+flags.DEFINE_float(
+    "initial_log_var",
+    DEMO.initial_log_var,
+    "demo: initial log-variance of the Gaussian task codes.",
+)
+flags.DEFINE_float("beta", DEMO.beta, "demo: bottleneck weight (InfoMin).")
+flags.DEFINE_integer(
+    "single_task_epochs",
+    DEMO.single_task_epochs,
+    "demo: epochs of the single-task baseline (0: none).",
 )
 flags.DEFINE_integer(
     "kd_epochs", DEMO.kd_epochs, "demo: KD baseline epochs (0: none)."

@@ -92,7 +92,7 @@ class DemoConfig:
     num_train: int = 50000
     num_test: int = 5000
     batch_size: int = 64
-    factor_epochs: int = 4
+    factor_epochs: int = 5
     learning_rate: float = 2e-3
     widths: tuple = NARROW_WIDTHS
     latent_dim: int = 32
@@ -100,7 +100,7 @@ class DemoConfig:
     variational: bool = True
     initial_log_var: float = -6.0
     beta: float = 0.03
-    single_task_epochs: int = 4
+    single_task_epochs: int = 5
     train_teacher: bool = False
     teacher_num_train: int = 150000
     teacher_epochs: int = 24

@@ -25,12 +25,44 @@ def test_demo_writes_the_report_with_every_promised_field(demo_run, capsys):
     tasks = report["tasks"]
     assert sorted(tasks) == sorted(demo.data_lib.DSPRITES_TASKS)
     for scores in tasks.values():
-        for key in (
+        assert set(scores) == {
             "teacher_accuracy",
             "factor_accuracy",
+            "single_task_accuracy",
             "kd_student_accuracy",
-        ):
-            assert 0.0 <= scores[key] <= 1.0
+        }
+    assert report["teacher"]["source"] == "trained"
+    assert report["teacher"]["trained_with"]["teacher_num_train"] == 384
+    # The common-factor section re-scores the factor networks from their
+    # codes: with their own z_common it must give the accuracies above.
+    common = report["common_factor"]
+    assert common["num_codes"] == 256
+    assert -1.0 <= common["mean_pairwise_cosine"] <= 1.0
+    assert 0.0 <= common["participation_ratio"] <= 32.0
+    for task, scores in common["mean_replacement"].items():
+        assert scores["accuracy"] == pytest.approx(
+            tasks[task]["factor_accuracy"], abs=1 / 256
+        )
+        assert scores["drop"] == pytest.approx(
+            scores["accuracy"] - scores["mean_common_accuracy"]
+        )
+    assert set(common["probes"]) == set(tasks)
+    # Correct up to symmetry includes exactly correct.
+    for model in ("teacher", "factor networks", "single-task networks"):
+        orientation = report["orientation_accuracy"][model]
+        assert orientation["symmetry_aware"] >= orientation["raw"]
+    for probe in ("linear", "knn"):
+        single = report["disentanglement"]["single_task_leakage"][probe]
+        assert np.asarray(single["excess"]).shape == (5, 5)
+        assert single["nonintrinsic_cells"] == 18
+        kf = report["disentanglement"][
+            "leakage" if probe == "linear" else "leakage_knn"
+        ]
+        np.testing.assert_allclose(
+            np.asarray(kf["matrix"]) - np.asarray(single["matrix"]),
+            single["excess"],
+        )
+        assert {c["factor"] for c in kf["intrinsic_cells"]} == {"shape"}
     scores = report["disentanglement"]["metrics"]
     for representation in ("teacher", "task_codes"):
         assert {"mig", "sap", "modularity"} <= set(scores[representation])
