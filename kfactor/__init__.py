@@ -15,6 +15,7 @@ ensure_tensorflow_backend()
 from kfactor import applications
 from kfactor import data
 from kfactor import distribute
+from kfactor import health
 from kfactor import losses
 from kfactor import metrics
 from kfactor import mi
@@ -23,9 +24,13 @@ from kfactor.applications import applications_encoder
 from kfactor.applications import as_task_teacher
 from kfactor.applications import stage_layer_names
 from kfactor.assembly import assemble
+from kfactor.baseline import DistilledStudent
+from kfactor.baseline import SingleTaskNetworks
 from kfactor.distribute import distributed_fit
 from kfactor.export import export_for_serving
 from kfactor.factorizer import Factorizer
+from kfactor.health import CommonCollapseMonitor
+from kfactor.health import CommonFactorCollapseWarning
 from kfactor.layers import CommonFactor
 from kfactor.layers import ProjectionMLP
 from kfactor.layers import TaskCode
@@ -38,6 +43,8 @@ from kfactor.models import simple_conv64
 from kfactor.plugins import load_factors
 from kfactor.publish import publish_factors
 from kfactor.saved_factor import SavedFactor
+from kfactor.teacher import compile_teacher
+from kfactor.teacher import warmup_cosine_adam
 from kfactor.tuning import FactorizationHyperModel
 from kfactor.version import __version__
 from kfactor.wrn import wide_resnet
@@ -45,11 +52,15 @@ from kfactor.wrn import wide_resnet
 __all__ = [
     "FULL_WIDTHS",
     "NARROW_WIDTHS",
+    "CommonCollapseMonitor",
     "CommonFactor",
+    "CommonFactorCollapseWarning",
+    "DistilledStudent",
     "FactorizationHyperModel",
     "Factorizer",
     "ProjectionMLP",
     "SavedFactor",
+    "SingleTaskNetworks",
     "TaskCode",
     "TaskFactor",
     "__version__",
@@ -57,10 +68,12 @@ __all__ = [
     "applications_encoder",
     "as_task_teacher",
     "assemble",
+    "compile_teacher",
     "data",
     "distribute",
     "distributed_fit",
     "export_for_serving",
+    "health",
     "imb_objective",
     "load_factors",
     "losses",
@@ -71,5 +84,6 @@ __all__ = [
     "simple_conv64",
     "stage_layer_names",
     "tuning",
+    "warmup_cosine_adam",
     "wide_resnet",
 ]

@@ -74,6 +74,11 @@ flags.DEFINE_float(
     "demo: initial log-variance of the Gaussian task codes.",
 )
 flags.DEFINE_float("beta", DEMO.beta, "demo: bottleneck weight (InfoMin).")
+flags.DEFINE_bool(
+    "common_from_teacher",
+    DEMO.common_from_teacher,
+    "demo: start the common encoder as a copy of the teacher's backbone.",
+)
 flags.DEFINE_integer(
     "single_task_epochs",
     DEMO.single_task_epochs,

@@ -165,3 +165,60 @@ def multitask_teacher(num_classes, encoder=None, name="teacher"):
         for task, classes in num_classes.items()
     }
     return keras.Model(images, logits, name=name)
+
+
+def copy_weights_by_name(source, target):
+    """Copies every weighted layer of `target` from `source`'s namesake.
+
+    Used to start the common factor from the teacher's backbone: a
+    `simple_conv64` built with the teacher encoder's arguments has the same
+    layer names and shapes as the teacher's encoder layers (which a
+    `multitask_teacher` keeps in its own graph).
+
+    Args:
+        source: a Keras model holding layers of the same names (e.g. the
+            teacher).
+        target: the Keras model to initialise (e.g. the common encoder).
+
+    Returns:
+        The names of the layers copied.
+
+    Raises:
+        ValueError: naming every weighted layer of `target` that `source`
+            lacks or holds with other weight shapes.
+
+    Example:
+
+    >>> teacher = multitask_teacher({"shape": 3},
+    ...     encoder=simple_conv64(widths=NARROW_WIDTHS))
+    >>> common = simple_conv64(widths=NARROW_WIDTHS, name="common")
+    >>> len(copy_weights_by_name(teacher, common))
+    7
+    """
+    sources = {layer.name: layer for layer in source.layers}
+    copied, problems = [], []
+    for layer in target.layers:
+        if not layer.weights:
+            continue
+        match = sources.get(layer.name)
+        if match is None:
+            problems.append(f"{layer.name} (not in {source.name})")
+            continue
+        shapes = [tuple(w.shape) for w in layer.weights]
+        source_shapes = [tuple(w.shape) for w in match.weights]
+        if shapes != source_shapes:
+            problems.append(
+                f"{layer.name} (shapes {shapes} vs {source_shapes})"
+            )
+            continue
+        copied.append(layer.name)
+    if problems:
+        raise ValueError(
+            f"Cannot initialise {target.name} from {source.name}: "
+            f"{', '.join(problems)}. Fix: build the target with the same "
+            "architecture (widths, latent size, normalization) as the "
+            "source's encoder."
+        )
+    for name in copied:
+        target.get_layer(name).set_weights(sources[name].get_weights())
+    return copied

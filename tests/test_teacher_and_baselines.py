@@ -203,3 +203,18 @@ def test_shipped_teacher_fits_the_default_demo():
     assert info["config"] == demo.teacher_config(config)
     for task, accuracy in info["test_accuracy"].items():
         assert accuracy > 0.3, task
+
+
+def test_common_encoder_can_start_as_the_teachers_backbone():
+    teacher = helpers.tiny_teacher()
+    common = helpers.tiny_encoder(name="common_encoder")
+    copied = kfactor.models.copy_weights_by_name(teacher, common)
+    assert copied == ["conv1", "conv2", "conv3", "latent"]
+    images = np.random.default_rng(0).uniform(size=(4, *helpers.TINY_SHAPE))
+    latent = keras.Model(teacher.input, teacher.get_layer("latent").output)
+    np.testing.assert_allclose(
+        np.asarray(common(images)), np.asarray(latent(images)), atol=1e-6
+    )
+    wider = helpers.tiny_encoder(latent_dim=9, name="wider")
+    with pytest.raises(ValueError, match="latent .shapes"):
+        kfactor.models.copy_weights_by_name(teacher, wider)
