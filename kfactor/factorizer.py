@@ -331,7 +331,11 @@ class Factorizer(keras.Model):
             tracker.update_state(terms[f"{name}_loss"])
         for task, tracker in self.accuracy_trackers.items():
             tracker.update_state(labels[task], outputs.logits[task])
-        common = ops.stop_gradient(outputs.common_code)
+        # Over the global batch (as the batch-level loss terms): the
+        # cosine and participation ratio are not means over examples.
+        common = losses_lib.gather_replicas(
+            ops.stop_gradient(outputs.common_code)
+        )
         self.health_trackers["common_cosine"].update_state(
             health.mean_pairwise_cosine(common)
         )
