@@ -18,8 +18,68 @@ import keras
 from keras import ops
 
 
+class _DistilledBaseline(keras.Model):
+    """What the two baselines share: CE on labels + KD from a frozen teacher.
+
+    Subclasses set `teacher`, `task_names` and call `_init_objective`; the
+    KD term is `_kd_loss` (one term over all tasks by default).
+    """
+
+    def _init_objective(self, kd, label_smoothing):
+        self.kd = kd if kd is not None else losses_lib.LogitsKD(0.1)
+        self.label_smoothing = label_smoothing
+        self.cls = losses_lib.TaskLoss(1.0, label_smoothing=label_smoothing)
+        self.cls_tracker = keras.metrics.Mean(name="cls_loss")
+        self.kd_tracker = keras.metrics.Mean(name="kd_loss")
+        self.accuracy_trackers = {
+            t: keras.metrics.SparseCategoricalAccuracy(name=f"{t}_accuracy")
+            for t in self.task_names
+        }
+
+    def compile(self, optimizer=None, **kwargs):
+        """Like `keras.Model.compile`; `optimizer` defaults to Adam(1e-3)."""
+        super().compile(
+            optimizer=optimizer or keras.optimizers.Adam(1e-3), **kwargs
+        )
+
+    def _kd_loss(self, outputs, labels):
+        return self.kd.compute_loss(outputs, labels)
+
+    def compute_loss(
+        self, x=None, y=None, y_pred=None, sample_weight=None, training=True
+    ):
+        teacher_logits = self.teacher(x, training=False)
+        outputs = losses_lib.FactorOutputs(
+            teacher_logits={
+                t: ops.stop_gradient(teacher_logits[t]) for t in self.task_names
+            },
+            teacher_features=[],
+            common_features=[],
+            common_code=None,
+            task_codes={},
+            logits={t: y_pred[t] for t in self.task_names},
+            aux_logits={},
+        )
+        cls = self.cls.compute_loss(outputs, y)
+        kd = self.kd.weight * self._kd_loss(outputs, y)
+        self.cls_tracker.update_state(cls)
+        self.kd_tracker.update_state(kd)
+        for task, tracker in self.accuracy_trackers.items():
+            tracker.update_state(y[task], y_pred[task])
+        return cls + kd
+
+    @property
+    def metrics(self):
+        return [
+            *super().metrics,
+            self.cls_tracker,
+            self.kd_tracker,
+            *self.accuracy_trackers.values(),
+        ]
+
+
 @keras.saving.register_keras_serializable(package="kfactor")
-class DistilledStudent(keras.Model):
+class DistilledStudent(_DistilledBaseline):
     """Trains `student` on labels and on a frozen `teacher`'s logits.
 
     Loss: `sum_task CE(student, labels) + kd.weight * kd(student, teacher)`.
@@ -59,56 +119,10 @@ class DistilledStudent(keras.Model):
         self.teacher = teacher
         self.student = student
         self.task_names = tuple(teacher_tasks)
-        self.kd = kd if kd is not None else losses_lib.LogitsKD(0.1)
-        self.label_smoothing = label_smoothing
-        self.cls = losses_lib.TaskLoss(1.0, label_smoothing=label_smoothing)
-        self.cls_tracker = keras.metrics.Mean(name="cls_loss")
-        self.kd_tracker = keras.metrics.Mean(name="kd_loss")
-        self.accuracy_trackers = {
-            t: keras.metrics.SparseCategoricalAccuracy(name=f"{t}_accuracy")
-            for t in self.task_names
-        }
+        self._init_objective(kd, label_smoothing)
 
     def call(self, images, training=False):
         return self.student(images, training=training)
-
-    def compile(self, optimizer=None, **kwargs):
-        """Like `keras.Model.compile`; `optimizer` defaults to Adam(1e-3)."""
-        super().compile(
-            optimizer=optimizer or keras.optimizers.Adam(1e-3), **kwargs
-        )
-
-    def compute_loss(
-        self, x=None, y=None, y_pred=None, sample_weight=None, training=True
-    ):
-        teacher_logits = self.teacher(x, training=False)
-        outputs = losses_lib.FactorOutputs(
-            teacher_logits={
-                t: ops.stop_gradient(teacher_logits[t]) for t in self.task_names
-            },
-            teacher_features=[],
-            common_features=[],
-            common_code=None,
-            task_codes={},
-            logits={t: y_pred[t] for t in self.task_names},
-            aux_logits={},
-        )
-        cls = self.cls.compute_loss(outputs, y)
-        kd = self.kd.weight * self.kd.compute_loss(outputs, y)
-        self.cls_tracker.update_state(cls)
-        self.kd_tracker.update_state(kd)
-        for task, tracker in self.accuracy_trackers.items():
-            tracker.update_state(y[task], y_pred[task])
-        return cls + kd
-
-    @property
-    def metrics(self):
-        return [
-            *super().metrics,
-            self.cls_tracker,
-            self.kd_tracker,
-            *self.accuracy_trackers.values(),
-        ]
 
     def get_config(self):
         serialize = keras.saving.serialize_keras_object
@@ -185,7 +199,7 @@ class SingleTaskNetwork(keras.layers.Layer):
 
 
 @keras.saving.register_keras_serializable(package="kfactor")
-class SingleTaskNetworks(keras.Model):
+class SingleTaskNetworks(_DistilledBaseline):
     """Independently trained single-task networks: the "knows only task k"
     reference of the disentanglement claim.
 
@@ -256,15 +270,7 @@ class SingleTaskNetworks(keras.Model):
         }
         for network in self.networks.values():
             network.build((None, *shape))
-        self.kd = kd if kd is not None else losses_lib.LogitsKD(0.1)
-        self.label_smoothing = label_smoothing
-        self.cls = losses_lib.TaskLoss(1.0, label_smoothing=label_smoothing)
-        self.cls_tracker = keras.metrics.Mean(name="cls_loss")
-        self.kd_tracker = keras.metrics.Mean(name="kd_loss")
-        self.accuracy_trackers = {
-            t: keras.metrics.SparseCategoricalAccuracy(name=f"{t}_accuracy")
-            for t in self.task_names
-        }
+        self._init_objective(kd, label_smoothing)
         self.built = True
 
     def code(self, task, images):
@@ -277,30 +283,9 @@ class SingleTaskNetworks(keras.Model):
             for task, network in self.networks.items()
         }
 
-    def compile(self, optimizer=None, **kwargs):
-        """Like `keras.Model.compile`; `optimizer` defaults to Adam(1e-3)."""
-        super().compile(
-            optimizer=optimizer or keras.optimizers.Adam(1e-3), **kwargs
-        )
-
-    def compute_loss(
-        self, x=None, y=None, y_pred=None, sample_weight=None, training=True
-    ):
-        teacher_logits = self.teacher(x, training=False)
-        outputs = losses_lib.FactorOutputs(
-            teacher_logits={
-                t: ops.stop_gradient(teacher_logits[t]) for t in self.task_names
-            },
-            teacher_features=[],
-            common_features=[],
-            common_code=None,
-            task_codes={},
-            logits={t: y_pred[t] for t in self.task_names},
-            aux_logits={},
-        )
-        cls = self.cls.compute_loss(outputs, y)
+    def _kd_loss(self, outputs, labels):
         # Per task, so that no network's KD depends on another's logits.
-        kd = self.kd.weight * ops.sum(
+        return ops.sum(
             ops.stack(
                 [
                     self.kd.compute_loss(
@@ -308,26 +293,12 @@ class SingleTaskNetworks(keras.Model):
                             logits={t: outputs.logits[t]},
                             teacher_logits={t: outputs.teacher_logits[t]},
                         ),
-                        y,
+                        labels,
                     )
                     for t in self.task_names
                 ]
             )
         )
-        self.cls_tracker.update_state(cls)
-        self.kd_tracker.update_state(kd)
-        for task, tracker in self.accuracy_trackers.items():
-            tracker.update_state(y[task], y_pred[task])
-        return cls + kd
-
-    @property
-    def metrics(self):
-        return [
-            *super().metrics,
-            self.cls_tracker,
-            self.kd_tracker,
-            *self.accuracy_trackers.values(),
-        ]
 
     def get_config(self):
         serialize = keras.saving.serialize_keras_object

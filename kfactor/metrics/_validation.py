@@ -219,3 +219,35 @@ def check_blocks(blocks, factors, blocks_name, factors_name):
         checked[name] = check_codes(codes, label)
         check_same_samples(checked[name], factors, label, factors_name)
     return checked
+
+
+def check_block_splits(
+    blocks_train, factors_train, blocks_test, factors_test, factor_names
+):
+    """Validates train/test code blocks and factors of a block-level metric.
+
+    Returns `(blocks_train, factors_train, blocks_test, factors_test,
+    names)` as checked arrays, or raises `ValueError` naming the problem.
+    """
+    factors_train = check_labels(factors_train, "factors_train")
+    factors_test = check_labels(factors_test, "factors_test")
+    if factors_train.shape[1] != factors_test.shape[1]:
+        raise ValueError(
+            "Expected factors_train and factors_test to have the same number "
+            f"of factors. Received: factors_train.shape="
+            f"{factors_train.shape}, factors_test.shape={factors_test.shape}."
+        )
+    names = check_factor_names(factor_names, factors_train.shape[1])
+    blocks_train = check_blocks(
+        blocks_train, factors_train, "blocks_train", "factors_train"
+    )
+    blocks_test = check_blocks(
+        blocks_test, factors_test, "blocks_test", "factors_test"
+    )
+    if set(blocks_train) != set(blocks_test):
+        raise ValueError(
+            "Expected blocks_train and blocks_test to have the same block "
+            f"names. Received: {sorted(map(str, blocks_train))} and "
+            f"{sorted(map(str, blocks_test))}."
+        )
+    return blocks_train, factors_train, blocks_test, factors_test, names

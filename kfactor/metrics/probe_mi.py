@@ -121,26 +121,15 @@ def probe_mutual_info(
     >>> bool(result.matrix[0, 0] > 0.6)   # H(v) = log 2 = 0.69
     True
     """
-    factors_train = _validation.check_labels(factors_train, "factors_train")
-    factors_test = _validation.check_labels(factors_test, "factors_test")
-    names = _validation.check_factor_names(factor_names, factors_train.shape[1])
-    if factors_test.shape[1] != factors_train.shape[1]:
-        raise ValueError(
-            "Expected factors_train and factors_test with the same number of "
-            f"factors. Received: {factors_train.shape}, {factors_test.shape}."
-        )
-    blocks_train = _validation.check_blocks(
-        blocks_train, factors_train, "blocks_train", "factors_train"
+    (
+        blocks_train,
+        factors_train,
+        blocks_test,
+        factors_test,
+        names,
+    ) = _validation.check_block_splits(
+        blocks_train, factors_train, blocks_test, factors_test, factor_names
     )
-    blocks_test = _validation.check_blocks(
-        blocks_test, factors_test, "blocks_test", "factors_test"
-    )
-    if set(blocks_train) != set(blocks_test):
-        raise ValueError(
-            "Expected blocks_train and blocks_test with the same block names. "
-            f"Received: {sorted(map(str, blocks_train))} and "
-            f"{sorted(map(str, blocks_test))}."
-        )
     block_names = tuple(blocks_train)
     entropy = np.array(
         [

@@ -261,27 +261,15 @@ def leakage_matrix(
         raise ValueError(
             f"Expected probe in {PROBES}. Received: probe={probe!r}"
         )
-    factors_train = _validation.check_labels(factors_train, "factors_train")
-    factors_test = _validation.check_labels(factors_test, "factors_test")
-    if factors_train.shape[1] != factors_test.shape[1]:
-        raise ValueError(
-            "Expected factors_train and factors_test to have the same number "
-            f"of factors. Received: factors_train.shape="
-            f"{factors_train.shape}, factors_test.shape={factors_test.shape}."
-        )
-    names = _validation.check_factor_names(factor_names, factors_train.shape[1])
-    blocks_train = _validation.check_blocks(
-        blocks_train, factors_train, "blocks_train", "factors_train"
+    (
+        blocks_train,
+        factors_train,
+        blocks_test,
+        factors_test,
+        names,
+    ) = _validation.check_block_splits(
+        blocks_train, factors_train, blocks_test, factors_test, factor_names
     )
-    blocks_test = _validation.check_blocks(
-        blocks_test, factors_test, "blocks_test", "factors_test"
-    )
-    if set(blocks_train) != set(blocks_test):
-        raise ValueError(
-            "Expected blocks_train and blocks_test to have the same block "
-            f"names. Received: {sorted(map(str, blocks_train))} and "
-            f"{sorted(map(str, blocks_test))}."
-        )
     block_names = tuple(blocks_train)
     matrix = np.zeros((len(block_names), len(names)))
     for b, block in enumerate(block_names):
