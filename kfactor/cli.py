@@ -117,12 +117,17 @@ flags.DEFINE_string("kd_student", None, "evaluate: a KD student .keras file.")
 def demo_command(args):
     from kfactor import demo
 
-    config = DemoConfig(
-        **{
-            field.name: FLAGS[field.name].value
-            for field in dataclasses.fields(DemoConfig)
-        }
-    )
+    try:
+        config = DemoConfig(
+            **{
+                field.name: FLAGS[field.name].value
+                for field in dataclasses.fields(DemoConfig)
+            }
+        )
+        demo.check_config(config)
+    except (ValueError, TypeError) as err:
+        # Bad flags: one line, nothing written yet.
+        raise app.UsageError(f"{type(err).__name__}: {err}") from err
     report = demo.run_demo(config)
     print(demo.format_table(report))
     print(

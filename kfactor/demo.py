@@ -255,12 +255,13 @@ def teacher_config(config):
     }
 
 
-def load_pretrained_teacher(config, path=None, info_path=None):
-    """Loads the shipped teacher, checked to fit `config`.
+def check_pretrained_teacher(config, path=None, info_path=None):
+    """Checks that the shipped teacher fits `config`; returns its info.
 
-    Raises `ValueError` (saying to pass `--train_teacher`) when the teacher's
-    architecture differs from `config`'s, or when its training images meet
-    `config`'s test split.
+    Raises `ValueError` (saying to pass `--train_teacher`) when a file is
+    missing, when the teacher's architecture differs from `config`'s, or
+    when its training images meet `config`'s test split. Cheap: it reads
+    only the JSON and compares index sets.
     """
     path = path or PRETRAINED_TEACHER
     info_path = info_path or PRETRAINED_TEACHER_INFO
@@ -294,7 +295,23 @@ def load_pretrained_teacher(config, path=None, info_path=None):
             f"{trained_with.seed}, num_train {trained_with.num_train}, "
             f"num_test {trained_with.num_test}). Fix: pass --train_teacher."
         )
-    return keras.saving.load_model(path), info
+    return info
+
+
+def load_pretrained_teacher(config, path=None, info_path=None):
+    """Loads the shipped teacher, checked to fit `config` (see
+    `check_pretrained_teacher`); returns `(teacher, info)`."""
+    info = check_pretrained_teacher(config, path, info_path)
+    return keras.saving.load_model(path or PRETRAINED_TEACHER), info
+
+
+def check_config(config):
+    """Raises `ValueError` before anything is written if `config` cannot
+    run: a split larger than the grid, or a pretrained teacher that does
+    not fit."""
+    split_indices(config)
+    if not config.train_teacher:
+        check_pretrained_teacher(config)
 
 
 def get_teacher(config):
@@ -605,6 +622,7 @@ def run_demo(config=None):
     ['orientation', 'pos_x', 'pos_y', 'scale', 'shape']
     """
     config = config or DemoConfig()
+    check_config(config)
     keras.utils.set_random_seed(config.seed)
     os.makedirs(config.output_dir, exist_ok=True)
     wall_start = time.perf_counter()

@@ -121,3 +121,27 @@ def test_train_split_repeats_and_evaluation_reads_one_pass(monkeypatch):
     # Each of the 100 train images once, though 1,000 were asked for.
     assert train_codes["flat"].shape == (100, 3)
     assert len(np.unique(train_factors, axis=0)) == 100
+
+
+@pytest.mark.parametrize(
+    "flags, message",
+    [
+        (dict(seed=1), "trained on .* of this run's 5000 test images"),
+        (dict(latent_dim=16), "latent_dim=32"),
+        (dict(num_train=737280), "dSprites grid size"),
+        (dict(num_train=0), "num_train >= 1"),
+    ],
+)
+def test_bad_demo_flags_are_one_line_before_anything_is_written(
+    tmp_path, flags, message
+):
+    from absl import app
+    from absl import flags as absl_flags
+    from absl.testing import flagsaver
+
+    out = tmp_path / "run"
+    absl_flags.FLAGS(["kfactor"])
+    with flagsaver.flagsaver(output_dir=str(out), **flags):
+        with pytest.raises(app.UsageError, match=message):
+            cli.run(["kfactor", "demo"])
+    assert not out.exists()
