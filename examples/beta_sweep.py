@@ -27,6 +27,7 @@ import time
 
 import kfactor  # noqa: F401  (TF backend and oneDNN first)
 from kfactor import demo
+from kfactor.report import leakage_section
 
 import keras
 import numpy as np
@@ -84,9 +85,9 @@ def run_beta(teacher, config, beta):
         "mean_replacement_drop": common["mean_replacement_drop"],
         "common_cosine": common["mean_pairwise_cosine"],
         "common_participation_ratio": common["participation_ratio"],
-        "leakage_mean_offdiag_above_chance": mean_offdiag_above_chance(
-            disentanglement["leakage"]
-        ),
+        "leakage_mean_offdiag_above_chance": disentanglement["leakage"][
+            "mean_offdiag_above_chance"
+        ],
         "leakage_max_offdiag_above_chance": disentanglement["leakage"][
             "max_offdiag_above_chance"
         ],
@@ -100,29 +101,20 @@ def run_single_task(teacher, config):
         teacher, train_ds, config
     )
     accuracies = demo.evaluate_accuracies({"single": networks}, test_ds)
-    readers = {
-        t: (lambda images, t=t: networks.code(t, images))
-        for t in networks.task_names
-    }
-    (train, train_f), (test, test_f) = demo._collect(
+    readers = {t: demo.code_reader(networks, t) for t in networks.task_names}
+    (train, train_f), (test, test_f) = demo.collect_split_codes(
         readers, demo.dsprites_splits(config)[0], test_ds, config
     )
-    leakage = kfactor.metrics.leakage_matrix(
+    leakage = leakage_section(
         train, train_f, test, test_f, demo.data_lib.DSPRITES_TASKS
     )
-    as_dict = {
-        "matrix": leakage.matrix.tolist(),
-        "chance": leakage.chance.tolist(),
-        "block_names": list(leakage.block_names),
-        "factor_names": list(leakage.factor_names),
-    }
     return {
         "seconds": seconds,
         "accuracy": accuracies["single"],
-        "leakage_mean_offdiag_above_chance": mean_offdiag_above_chance(as_dict),
-        "leakage_max_offdiag_above_chance": float(
-            leakage.max_offdiag_above_chance
-        ),
+        "leakage_mean_offdiag_above_chance": leakage[
+            "mean_offdiag_above_chance"
+        ],
+        "leakage_max_offdiag_above_chance": leakage["max_offdiag_above_chance"],
     }
 
 
@@ -181,22 +173,23 @@ def main():
         verbose=args.verbose,
     )
     teacher, _ = demo.get_teacher(config)
-    rows = [
-        run_beta(teacher, config, float(beta)) for beta in args.betas.split(",")
-    ]
-    single = run_single_task(teacher, config)
     command = (
         f"python examples/beta_sweep.py --epochs={args.epochs} "
         f"--betas={args.betas}"
     )
     os.makedirs(args.output_dir, exist_ok=True)
-    with open(os.path.join(args.output_dir, "beta_sweep.json"), "w") as f:
-        json.dump(
-            {"command": command, "rows": rows, "single_task": single},
-            f,
-            indent=2,
-            sort_keys=True,
-        )
+    results = {"command": command, "rows": [], "single_task": None}
+
+    def save():  # after every run, so a crash keeps what was measured
+        with open(os.path.join(args.output_dir, "beta_sweep.json"), "w") as f:
+            json.dump(results, f, indent=2, sort_keys=True)
+
+    single = results["single_task"] = run_single_task(teacher, config)
+    save()
+    for beta in args.betas.split(","):
+        results["rows"].append(run_beta(teacher, config, float(beta)))
+        save()
+    rows = results["rows"]
     table = markdown(rows, single, config, command)
     with open(os.path.join(args.output_dir, "BETA_SWEEP.md"), "w") as f:
         f.write(table)

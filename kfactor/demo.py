@@ -479,7 +479,7 @@ def evaluate_codes(factorizer, train_ds, test_ds, config):
     )
 
 
-def _collect(readers, train_ds, test_ds, config):
+def collect_split_codes(readers, train_ds, test_ds, config):
     factor_names = data_lib.DSPRITES_TASKS
     # The train dataset repeats: read at most one pass of it.
     train = collect_codes(
@@ -500,7 +500,7 @@ def evaluate_readers(readers, task_names, train_ds, test_ds, config):
     `readers` (see `kfactor.codes`) reads the teacher, common and each of
     `task_names` codes.
     """
-    train, test = _collect(readers, train_ds, test_ds, config)
+    train, test = collect_split_codes(readers, train_ds, test_ds, config)
     return disentanglement_report(
         *train,
         *test,
@@ -516,7 +516,7 @@ def evaluate_factorization(
     factorizer, teacher_accuracy, train_ds, test_ds, config
 ):
     """`(disentanglement report, common_factor report)` of a factorization."""
-    train, test = _collect(
+    train, test = collect_split_codes(
         factorizer_readers(factorizer), train_ds, test_ds, config
     )
     disentanglement = disentanglement_report(
@@ -544,7 +544,7 @@ def evaluate_factorization(
     return disentanglement, common
 
 
-def _code_reader(networks, task):
+def code_reader(networks, task):
     """`images -> code` of one single-task network (a named function: the
     code readers run inside a `tf.function`, and autograph cannot parse
     lambdas that share a line)."""
@@ -571,9 +571,9 @@ def single_task_leakage(networks, kf_report, train_ds, test_ds, config):
     only ever saw its own task).
     """
     readers = {
-        task: _code_reader(networks, task) for task in networks.task_names
+        task: code_reader(networks, task) for task in networks.task_names
     }
-    (train, train_factors), (test, test_factors) = _collect(
+    (train, train_factors), (test, test_factors) = collect_split_codes(
         readers, train_ds, test_ds, config
     )
     sections = {}
