@@ -35,8 +35,8 @@ def balanced_loss_weights(num_classes):
     return {t: 1.0 / math.log(k) for t, k in num_classes.items()}
 
 
-def warmup_cosine_adam(learning_rate, total_steps):
-    """Adam whose rate rises linearly to `learning_rate`, then decays to 0.
+def warmup_cosine_schedule(learning_rate, total_steps):
+    """A rate that rises linearly to `learning_rate`, then decays to 0.
 
     Args:
         learning_rate: the peak rate.
@@ -45,7 +45,9 @@ def warmup_cosine_adam(learning_rate, total_steps):
 
     Example:
 
-    >>> optimizer = warmup_cosine_adam(3e-3, total_steps=1000)
+    >>> schedule = warmup_cosine_schedule(3e-3, total_steps=1000)
+    >>> round(float(schedule(50)), 6)
+    0.003
     """
     if total_steps < 1:
         raise ValueError(
@@ -56,13 +58,24 @@ def warmup_cosine_adam(learning_rate, total_steps):
             f"Expected learning_rate > 0. Received: {learning_rate}"
         )
     warmup = max(1, int(WARMUP_FRACTION * total_steps))
-    schedule = keras.optimizers.schedules.CosineDecay(
+    return keras.optimizers.schedules.CosineDecay(
         initial_learning_rate=0.0,
         decay_steps=max(1, total_steps - warmup),
         warmup_target=learning_rate,
         warmup_steps=warmup,
     )
-    return keras.optimizers.Adam(schedule)
+
+
+def warmup_cosine_adam(learning_rate, total_steps):
+    """Adam on `warmup_cosine_schedule(learning_rate, total_steps)`.
+
+    Example:
+
+    >>> optimizer = warmup_cosine_adam(3e-3, total_steps=1000)
+    """
+    return keras.optimizers.Adam(
+        warmup_cosine_schedule(learning_rate, total_steps)
+    )
 
 
 def compile_teacher(
