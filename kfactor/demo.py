@@ -45,7 +45,6 @@ logger = logging.getLogger(__name__)
 REPORT_FILE = "report.json"
 TEACHER_FILE = "teacher.keras"
 KD_STUDENT_FILE = "kd_student.keras"
-SINGLE_TASK_FILE = "single_task_networks.keras"
 #: The pretrained dSprites teacher shipped with kfactor, and the
 #: `DemoConfig` it was trained with (its `teacher_*` fields and the split).
 PRETRAINED_DIR = os.path.join(os.path.dirname(__file__), "pretrained")
