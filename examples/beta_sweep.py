@@ -67,7 +67,7 @@ def run_beta(teacher, config, beta):
     accuracies = demo.evaluate_accuracies(
         {"teacher": teacher, "factor": factorizer}, test_ds
     )
-    disentanglement, common = demo.evaluate_factorization(
+    disentanglement, common, _ = demo.evaluate_factorization(
         factorizer,
         accuracies["teacher"],
         demo.dsprites_splits(config)[0],

@@ -79,6 +79,12 @@ flags.DEFINE_bool(
     DEMO.common_from_teacher,
     "demo: start the common encoder as a copy of the teacher's backbone.",
 )
+flags.DEFINE_list(
+    "held_out",
+    list(DEMO.held_out),
+    "demo: factors left out of the factorization (no task factor, no "
+    "label); the transfer table probes them from the frozen z_common.",
+)
 flags.DEFINE_integer(
     "single_task_epochs",
     DEMO.single_task_epochs,

@@ -12,11 +12,16 @@ factor cannot fake:
   own `z_common` minus their accuracy when `z_common` is replaced by its
   mean over the train codes. A factor network that ignores the common code
   loses nothing.
+
+`transfer_report` asks whether the frozen common code serves factors held
+out of the factorization, against the teacher's latent and a randomly
+initialized encoder of the same architecture.
 """
 
 from kfactor import health
 from kfactor import metrics
 from kfactor.codes import COMMON
+from kfactor.codes import TEACHER
 
 import numpy as np
 
@@ -132,8 +137,81 @@ def common_factor_report(
     return report
 
 
+#: The representation that gives the transfer table its floor: a randomly
+#: initialized encoder of the common encoder's architecture.
+RANDOM_ENCODER = "random_encoder"
+TRANSFER_REPRESENTATIONS = (COMMON, TEACHER, RANDOM_ENCODER)
+
+
+def transfer_report(
+    train_codes,
+    train_factors,
+    test_codes,
+    test_factors,
+    factor_names,
+    task_names,
+    random_state=0,
+    fitted=None,
+):
+    """Linear probes of frozen representations on every factor.
+
+    The transfer claim: the frozen common code `z_common` serves factors
+    it was never trained on. Each factor is read by a linear probe (see
+    `kfactor.metrics.linear_probe`) from `z_common`, from the teacher's
+    latent (which was trained on every task it has: the ceiling) and from
+    a randomly initialized encoder of the common encoder's architecture
+    (the floor: what the architecture gives without learning). A factor
+    is *held out* when it is not one of `task_names`, so no factor
+    network, loss or label of the factorization ever touched it.
+
+    Args:
+        train_codes, test_codes: dicts with any of `"common"`,
+            `"teacher"` and `"random_encoder"`, each `(N, dim)`.
+        train_factors, test_factors: int `(N, K)` factor labels.
+        factor_names: the `K` factor names.
+        task_names: the factorized tasks.
+        random_state: seed of the probes.
+        fitted: optional dict representation -> factor -> `{accuracy,
+            chance}` already fitted on these codes (reused).
+
+    Returns:
+        dict with `representations` (those found in the codes),
+        `held_out` (factor names) and `factors`: factor -> `{held_out,
+        chance, <representation>: accuracy, common_minus_random}`.
+    """
+    fitted = fitted or {}
+    representations = [r for r in TRANSFER_REPRESENTATIONS if r in train_codes]
+    factors = {}
+    for k, factor in enumerate(factor_names):
+        row = {"held_out": factor not in task_names}
+        for name in representations:
+            probe = (
+                fitted.get(name, {}).get(factor)
+                or metrics.linear_probe(
+                    train_codes[name],
+                    train_factors[:, k],
+                    test_codes[name],
+                    test_factors[:, k],
+                    random_state=random_state,
+                )._asdict()
+            )
+            row[name] = float(probe["accuracy"])
+            row["chance"] = float(probe["chance"])
+        if COMMON in row and RANDOM_ENCODER in row:
+            row["common_minus_random"] = row[COMMON] - row[RANDOM_ENCODER]
+        factors[factor] = row
+    return {
+        "representations": representations,
+        "held_out": [f for f in factor_names if factors[f]["held_out"]],
+        "factors": factors,
+    }
+
+
 __all__ = [
     "COLLAPSE_SAMPLE",
+    "RANDOM_ENCODER",
+    "TRANSFER_REPRESENTATIONS",
     "common_factor_report",
     "mean_replacement_accuracies",
+    "transfer_report",
 ]

@@ -18,9 +18,13 @@ from kfactor import metrics
 from kfactor import plots
 from kfactor.baseline import DistilledStudent
 from kfactor.baseline import SingleTaskNetworks
+from kfactor.codes import COMMON
+from kfactor.codes import TEACHER
 from kfactor.codes import collect_codes
 from kfactor.codes import factorizer_readers
+from kfactor.common_report import RANDOM_ENCODER
 from kfactor.common_report import common_factor_report
+from kfactor.common_report import transfer_report
 from kfactor.evaluation import collect_predictions
 from kfactor.evaluation import task_accuracies
 from kfactor.factorizer import Factorizer
@@ -32,6 +36,7 @@ from kfactor.models import multitask_teacher
 from kfactor.models import simple_conv64
 from kfactor.publish import publish_factors
 from kfactor.report import disentanglement_report
+from kfactor.report import excess_leakage
 from kfactor.report import leakage_section
 from kfactor.report import summary_rows
 from kfactor.teacher import compile_teacher
@@ -105,6 +110,7 @@ class DemoConfig:
     initial_log_var: float = -6.0
     beta: float = 0.03
     common_from_teacher: bool = True
+    held_out: tuple = ()
     single_task_epochs: int = 5
     train_teacher: bool = False
     teacher_num_train: int = 150000
@@ -155,6 +161,25 @@ class DemoConfig:
         if self.normalization in ("", "none", "None"):
             self.normalization = None
         self.widths = tuple(int(w) for w in self.widths)
+        self.held_out = tuple(self.held_out)
+        unknown = sorted(set(self.held_out) - set(data_lib.DSPRITES_TASKS))
+        if unknown:
+            raise ValueError(
+                f"Expected held_out factors among {data_lib.DSPRITES_TASKS}. "
+                f"Received unknown factors: {unknown}."
+            )
+        if not self.task_names:
+            raise ValueError(
+                "held_out leaves no task to factorize. Fix: hold out fewer "
+                f"than all of {data_lib.DSPRITES_TASKS}."
+            )
+
+    @property
+    def task_names(self):
+        """The factorized tasks: every dSprites factor not held out."""
+        return tuple(
+            t for t in data_lib.DSPRITES_TASKS if t not in self.held_out
+        )
 
 
 def dsprites_splits(config):
@@ -364,7 +389,7 @@ def build_factorizer(
     """
     encoder = encoder_builder(config)
     variational = config.variational if variational is None else variational
-    task_names = task_names or data_lib.DSPRITES_TASKS
+    task_names = task_names or config.task_names
     tasks = {
         t: TaskFactor(
             encoder(None, f"{t}_encoder"),
@@ -384,7 +409,7 @@ def build_factorizer(
 def build_single_task_networks(teacher, config, task_names=None):
     """Independent single-task networks of the task factors' architecture."""
     encoder = encoder_builder(config)
-    task_names = task_names or data_lib.DSPRITES_TASKS
+    task_names = task_names or config.task_names
     return SingleTaskNetworks(
         teacher,
         {t: encoder(None, f"single_{t}_encoder") for t in task_names},
@@ -511,13 +536,50 @@ def evaluate_readers(readers, task_names, train_ds, test_ds, config):
     )
 
 
+def random_encoder_reader(config):
+    """`images -> code` of a randomly initialized encoder of the common
+    encoder's architecture: the floor of the transfer table."""
+    encoder = encoder_builder(config)(config.latent_dim, RANDOM_ENCODER)
+
+    def read(images):
+        return encoder(images, training=False)
+
+    return read
+
+
+def probe_mi_fits(section):
+    """The probe-MI section's common and teacher rows as fitted transfer
+    probes (`transfer_report(fitted=...)`): the same whitened linear
+    probes, not fitted twice."""
+    fitted = {}
+    for row, block in enumerate(section["block_names"]):
+        if block in (COMMON, TEACHER):
+            fitted[block] = {
+                factor: {
+                    "accuracy": section["accuracy"][row][k],
+                    "chance": chance,
+                }
+                for k, (factor, chance) in enumerate(
+                    zip(section["factor_names"], section["chance"])
+                )
+            }
+    return fitted
+
+
 def evaluate_factorization(
     factorizer, teacher_accuracy, train_ds, test_ds, config
 ):
-    """`(disentanglement report, common_factor report)` of a factorization."""
-    train, test = collect_split_codes(
-        factorizer_readers(factorizer), train_ds, test_ds, config
-    )
+    """`(disentanglement report, common_factor report, transfer report)`.
+
+    The transfer report probes the frozen common code, the teacher latent
+    and a randomly initialized encoder on every factor (see
+    `kfactor.common_report.transfer_report`).
+    """
+    readers = {
+        **factorizer_readers(factorizer),
+        RANDOM_ENCODER: random_encoder_reader(config),
+    }
+    train, test = collect_split_codes(readers, train_ds, test_ds, config)
     disentanglement = disentanglement_report(
         *train,
         *test,
@@ -528,7 +590,7 @@ def evaluate_factorization(
         intrinsic=data_lib.DSPRITES_INTRINSIC_LEAKAGE,
     )
     heads = {
-        task: _numpy_head(factor.head)
+        task: numpy_head(factor.head)
         for task, factor in factorizer.task_factors.items()
     }
     common = common_factor_report(
@@ -540,7 +602,15 @@ def evaluate_factorization(
         random_state=config.seed,
         probes=disentanglement["transfer"],
     )
-    return disentanglement, common
+    transfer = transfer_report(
+        *train,
+        *test,
+        factor_names=data_lib.DSPRITES_TASKS,
+        task_names=factorizer.task_names,
+        random_state=config.seed,
+        fitted=probe_mi_fits(disentanglement["probe_mi"]),
+    )
+    return disentanglement, common, transfer
 
 
 def code_reader(networks, task):
@@ -554,7 +624,9 @@ def code_reader(networks, task):
     return read
 
 
-def _numpy_head(head):
+def numpy_head(head):
+    """A Keras head as a numpy function `codes -> logits`."""
+
     def logits(codes):
         return np.asarray(head(codes))
 
@@ -587,24 +659,15 @@ def single_task_leakage(networks, kf_report, train_ds, test_ds, config):
             intrinsic=data_lib.DSPRITES_INTRINSIC_LEAKAGE,
             random_state=config.seed,
         )
-        kf = np.asarray(kf_report[key]["matrix"])
-        excess = kf - np.asarray(single["matrix"])
-        names = single["block_names"]
-        nonintrinsic = np.array(
-            [
-                [
-                    b != f and (b, f) not in data_lib.DSPRITES_INTRINSIC_LEAKAGE
-                    for f in single["factor_names"]
-                ]
-                for b in names
-            ]
+        excess = excess_leakage(
+            kf_report[key], single, data_lib.DSPRITES_INTRINSIC_LEAKAGE
         )
-        single["excess"] = excess.tolist()
-        single["max_nonintrinsic_excess"] = float(np.max(excess[nonintrinsic]))
-        single["nonintrinsic_cells_kf_below_single_task"] = int(
-            np.sum(excess[nonintrinsic] < 0)
-        )
-        single["nonintrinsic_cells"] = int(np.sum(nonintrinsic))
+        single["excess"] = excess["excess"]
+        single["max_nonintrinsic_excess"] = excess["max_nonintrinsic_excess"]
+        single["nonintrinsic_cells_kf_below_single_task"] = excess[
+            "nonintrinsic_cells_below_reference"
+        ]
+        single["nonintrinsic_cells"] = excess["nonintrinsic_cells"]
         sections[probe] = single
     return sections
 
@@ -667,7 +730,7 @@ def run_demo(config=None):
     accuracies, orientation = evaluate_predictions(models, test_ds)
     # A fresh train split: its first pass is the seeded epoch-0 order, not
     # the order after training, so `kfactor evaluate` reads the same codes.
-    disentanglement, common = evaluate_factorization(
+    disentanglement, common, transfer = evaluate_factorization(
         factorizer,
         accuracies["teacher"],
         dsprites_splits(config)[0],
@@ -710,6 +773,7 @@ def run_demo(config=None):
             "collapse_warning": monitor.collapsed_at is not None,
         },
         "disentanglement": disentanglement,
+        "transfer": transfer,
         "figures": figures,
         "teacher_train_seconds": teacher_info["train_seconds"],
         "factorization_seconds": factor_seconds,

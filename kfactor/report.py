@@ -26,6 +26,7 @@ def leakage_section(
     probe="linear",
     intrinsic=None,
     random_state=0,
+    result=None,
 ):
     """A probe's leakage matrix as report JSON, intrinsic cells named.
 
@@ -38,6 +39,9 @@ def leakage_section(
             forces (e.g. `kfactor.data.DSPRITES_INTRINSIC_LEAKAGE`); they
             are listed and left out of `max_nonintrinsic_above_chance`.
         random_state: seed of the probes.
+        result: a `LeakageResult` of these codes already computed (e.g.
+            `ProbeMutualInfo.leakage()`, the same linear probes), used
+            instead of fitting the probes again.
 
     Returns:
         dict with `matrix`, `chance`, `block_names`, `factor_names`,
@@ -45,7 +49,7 @@ def leakage_section(
         `intrinsic_cells` and `max_nonintrinsic_above_chance`.
     """
     intrinsic = intrinsic or {}
-    leakage = metrics.leakage_matrix(
+    leakage = result or metrics.leakage_matrix(
         blocks_train,
         factors_train,
         blocks_test,
@@ -79,6 +83,81 @@ def leakage_section(
         "max_nonintrinsic_above_chance": float(np.max(above[nonintrinsic]))
         if nonintrinsic.any()
         else float("nan"),
+    }
+
+
+def _nonintrinsic_mask(block_names, factor_names, intrinsic):
+    """True where the block is not the factor's own and the cell is not
+    one the data forces."""
+    return np.array(
+        [
+            [b != f and (b, f) not in intrinsic for f in factor_names]
+            for b in block_names
+        ],
+        dtype=bool,
+    ).reshape(len(block_names), len(factor_names))
+
+
+def excess_leakage(section, reference, intrinsic=None):
+    """A leakage section minus a reference's, cell by cell.
+
+    Args:
+        section: a `leakage_section` (e.g. of the KF task codes).
+        reference: a `leakage_section` of the same probe on the same images
+            (e.g. of independently trained single-task networks); cells of
+            blocks `section` lacks are ignored.
+        intrinsic: the cells the data forces (left out of the maxima).
+
+    Returns:
+        dict with `block_names` (the blocks both have), `excess`,
+        `max_nonintrinsic_excess` (negative: `section` holds less of every
+        non-intrinsic factor than the reference),
+        `nonintrinsic_cells_below_reference` and `nonintrinsic_cells`.
+    """
+    if list(section["factor_names"]) != list(reference["factor_names"]):
+        raise ValueError(
+            "Expected both leakage sections to probe the same factors. "
+            f"Received: {section['factor_names']} and "
+            f"{reference['factor_names']}."
+        )
+    blocks = [
+        b for b in section["block_names"] if b in reference["block_names"]
+    ]
+    if not blocks:
+        raise ValueError(
+            "The leakage sections share no block. Received: "
+            f"{section['block_names']} and {reference['block_names']}."
+        )
+
+    def rows(s):
+        matrix = np.asarray(s["matrix"])
+        return matrix[[list(s["block_names"]).index(b) for b in blocks]]
+
+    excess = rows(section) - rows(reference)
+    mask = _nonintrinsic_mask(blocks, section["factor_names"], intrinsic or {})
+    return {
+        "block_names": blocks,
+        "excess": excess.tolist(),
+        "max_nonintrinsic_excess": float(np.max(excess[mask]))
+        if mask.any()
+        else float("nan"),
+        "nonintrinsic_cells_below_reference": int(np.sum(excess[mask] < 0)),
+        "nonintrinsic_cells": int(np.sum(mask)),
+    }
+
+
+def probe_mi_section(probe_mi):
+    """A `ProbeMutualInfo` as report JSON: the bound in nats, each factor's
+    entropy, and the bound as a fraction of the entropy."""
+    entropy = np.maximum(probe_mi.entropy, 1e-12)
+    return {
+        "block_names": list(probe_mi.block_names),
+        "factor_names": list(probe_mi.factor_names),
+        "matrix": probe_mi.matrix.tolist(),
+        "entropy": probe_mi.entropy.tolist(),
+        "normalized": (probe_mi.matrix / entropy).tolist(),
+        "accuracy": probe_mi.accuracy.tolist(),
+        "chance": probe_mi.chance.tolist(),
     }
 
 
@@ -133,9 +212,13 @@ def disentanglement_report(
 
     Returns:
         A dict: `"metrics"` (per representation: mig, sap, modularity,
-        explicitness[, dci]), `"leakage"`, `"block_mi"`, `"transfer"`
-        (common code -> each factor) and `"mi_per_dim"` (the matrices the
-        heatmaps draw).
+        explicitness[, dci]), `"probe_mi"` (the headline MI matrix: the
+        probe lower bound, in nats, of the common code, every task code
+        and the teacher latent on every factor; rotation invariant),
+        `"leakage"` (the same linear probes' accuracies, task rows),
+        `"leakage_knn"`, `"block_dci"` (with `dci`), `"block_mi"`
+        (per-dimension maximum, secondary), `"transfer"` (common code ->
+        each factor) and `"mi_per_dim"` (the matrices the heatmaps draw).
     """
     factor_names = list(factor_names)
     train_reps = _representations(train_codes, task_names)
@@ -159,12 +242,32 @@ def disentanglement_report(
         test_factors,
         factor_names,
     )
+    # One set of whitened linear probes gives the MI bounds, the linear
+    # leakage (task rows) and the common code's transfer probes.
+    rows = [COMMON, *task_names, TEACHER]
+    probe_mi = metrics.probe_mutual_info(
+        {b: train_codes[b] for b in rows},
+        train_factors,
+        {b: test_codes[b] for b in rows},
+        test_factors,
+        factor_names,
+        random_state=random_state,
+    )
+    report["probe_mi"] = probe_mi_section(probe_mi)
     report["leakage"] = leakage_section(
-        *task_blocks, "linear", intrinsic, random_state
+        *task_blocks,
+        "linear",
+        intrinsic,
+        random_state,
+        result=probe_mi.leakage(task_names),
     )
     report["leakage_knn"] = leakage_section(
         *task_blocks, "knn", intrinsic, random_state
     )
+    if dci:
+        report["block_dci"] = metrics.block_dci(
+            *task_blocks, random_state=random_state
+        )
     blocks = [COMMON, *task_names]
     block_mi = metrics.block_mutual_info(
         {b: train_codes[b] for b in blocks}, train_factors, factor_names
@@ -174,14 +277,12 @@ def disentanglement_report(
         "factor_names": factor_names,
         "matrix": block_mi.matrix.tolist(),
     }
+    common = probe_mi.block_names.index(COMMON)
     report["transfer"] = {
-        factor: metrics.linear_probe(
-            train_codes[COMMON],
-            train_factors[:, k],
-            test_codes[COMMON],
-            test_factors[:, k],
-            random_state=random_state,
-        )._asdict()
+        factor: {
+            "accuracy": float(probe_mi.accuracy[common, k]),
+            "chance": float(probe_mi.chance[k]),
+        }
         for k, factor in enumerate(factor_names)
     }
     report["mi_per_dim"] = {

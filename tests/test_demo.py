@@ -63,6 +63,21 @@ def test_demo_writes_the_report_with_every_promised_field(demo_run, capsys):
             single["excess"],
         )
         assert {c["factor"] for c in kf["intrinsic_cells"]} == {"shape"}
+    mi = report["disentanglement"]["probe_mi"]
+    assert mi["block_names"] == ["common", *tasks, "teacher"]
+    assert np.asarray(mi["matrix"]).shape == (7, 5)
+    assert np.all(np.asarray(mi["matrix"]) <= np.asarray(mi["entropy"]) + 1e-9)
+    transfer = report["transfer"]
+    assert transfer["representations"] == [
+        "common",
+        "teacher",
+        "random_encoder",
+    ]
+    assert transfer["held_out"] == []
+    for factor, row in transfer["factors"].items():
+        assert row["common"] == pytest.approx(
+            report["disentanglement"]["transfer"][factor]["accuracy"]
+        )
     scores = report["disentanglement"]["metrics"]
     for representation in ("teacher", "task_codes"):
         assert {"mig", "sap", "modularity"} <= set(scores[representation])

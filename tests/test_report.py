@@ -25,7 +25,9 @@ def synthetic_codes(num, seed, leak=False):
     }
     if leak:
         codes["a"][:, 1] = factors[:, 1] + 0.05 * rng.standard_normal(num)
-    rotation = np.linalg.qr(rng.standard_normal((3, 3)))[0]
+    # One mixing for train and test: the same teacher.
+    mixing = np.random.default_rng(99).standard_normal((3, 3))
+    rotation = np.linalg.qr(mixing)[0]
     codes["teacher"] = factors @ rotation + noise(3)
     codes["common"] = rng.standard_normal((num, 2))
     return {k: v.astype("float32") for k, v in codes.items()}, factors
@@ -100,3 +102,80 @@ def test_kd_student_learns_from_labels_and_teacher_only_updates_student():
     )
     with pytest.raises(ValueError, match="same classes"):
         DistilledStudent(teacher, wrong)
+
+
+def test_probe_mi_is_the_headline_matrix_and_shares_the_linear_probes():
+    report = make_report()
+    mi = report["probe_mi"]
+    assert mi["block_names"] == ["common", *FACTORS, "teacher"]
+    matrix = np.array(mi["matrix"])
+    entropy = np.log(4.0)
+    # Each task block determines its own factor and knows nothing else.
+    for k, name in enumerate(FACTORS):
+        row = mi["block_names"].index(name)
+        assert matrix[row, k] == pytest.approx(entropy, abs=0.1)
+        others = np.delete(matrix[row], k)
+        assert np.all(np.abs(others) < 0.05)
+    # The teacher latent mixes all three factors: it knows every one.
+    assert np.all(matrix[-1] > 0.8 * entropy)
+    # The random common code knows none.
+    assert np.all(np.abs(matrix[0]) < 0.05)
+    # The linear leakage is the same probes' accuracy (task rows).
+    accuracy = np.array(mi["accuracy"])
+    np.testing.assert_allclose(report["leakage"]["matrix"], accuracy[1:4])
+    assert [report["transfer"][f]["accuracy"] for f in FACTORS] == (
+        pytest.approx(accuracy[0])
+    )
+
+
+def test_excess_leakage_is_the_cellwise_difference_and_skips_intrinsic():
+    leaky = make_report(leak=True)["leakage"]
+    clean = make_report()["leakage"]
+    excess = report_lib.excess_leakage(leaky, clean)
+    np.testing.assert_allclose(
+        excess["excess"],
+        np.array(leaky["matrix"]) - np.array(clean["matrix"]),
+    )
+    # Block a leaks factor b: a large excess, found by the maximum...
+    assert excess["max_nonintrinsic_excess"] > 0.5
+    assert excess["nonintrinsic_cells"] == 6
+    # ...unless that cell is declared intrinsic.
+    excused = report_lib.excess_leakage(leaky, clean, {("a", "b"): "why"})
+    assert excused["max_nonintrinsic_excess"] < 0.05
+    assert excused["nonintrinsic_cells"] == 5
+    # Rows follow the blocks both sections have.
+    subset = dict(
+        clean,
+        block_names=["b"],
+        matrix=[clean["matrix"][1]],
+    )
+    assert report_lib.excess_leakage(leaky, subset)["block_names"] == ["b"]
+    with pytest.raises(ValueError, match="share no block"):
+        report_lib.excess_leakage(leaky, dict(subset, block_names=["z"]))
+
+
+def test_transfer_report_puts_common_between_random_floor_and_teacher():
+    from kfactor.common_report import transfer_report
+
+    train, train_f = synthetic_codes(1500, 0)
+    test, test_f = synthetic_codes(600, 1)
+    # A "common code" that learned factor c but was never trained on it,
+    # and a random encoder that knows nothing.
+    rng = np.random.default_rng(5)
+    for codes, factors in ((train, train_f), (test, test_f)):
+        codes["common"] = np.stack(
+            [factors[:, 2] + 0.3 * rng.normal(size=len(factors))], 1
+        )
+        codes["random_encoder"] = rng.normal(size=(len(factors), 2))
+    result = transfer_report(
+        train, train_f, test, test_f, FACTORS, task_names=["a", "b"]
+    )
+    assert result["held_out"] == ["c"]
+    assert result["representations"] == ["common", "teacher", "random_encoder"]
+    c = result["factors"]["c"]
+    assert c["held_out"] and not result["factors"]["a"]["held_out"]
+    assert c["teacher"] > 0.95 and c["common"] > 0.8
+    assert c["random_encoder"] < c["chance"] + 0.1
+    assert c["common_minus_random"] == pytest.approx(
+        c["common"] - c["random_encoder"]
+    )

@@ -8,6 +8,8 @@ samples-first arrays: codes `(N, D)` float, factors `(N, K)` int. See
 from kfactor.metrics._discrete import discrete_mutual_info
 from kfactor.metrics.block_mi import BlockMutualInfo
 from kfactor.metrics.block_mi import block_mutual_info
+from kfactor.metrics.blocks import split_blocks
+from kfactor.metrics.dci import block_dci
 from kfactor.metrics.dci import dci
 from kfactor.metrics.mig import mig
 from kfactor.metrics.modularity import modularity_explicitness
@@ -31,6 +33,7 @@ __all__ = [
     "ProbeMutualInfo",
     "ProbeResult",
     "beta_vae_score",
+    "block_dci",
     "block_mutual_info",
     "dci",
     "discrete_mutual_info",
@@ -41,6 +44,7 @@ __all__ = [
     "modularity_explicitness",
     "probe_mutual_info",
     "sap",
+    "split_blocks",
     "symmetric_orientation_accuracy",
     "symmetric_orientation_matches",
 ]

@@ -21,9 +21,9 @@ invariant, so `z_b R` for any orthogonal `R` gives the same bound.
 import dataclasses
 
 from kfactor.metrics import _validation
+from kfactor.metrics import probes
 
 import numpy as np
-from sklearn import linear_model
 
 #: Probabilities are clipped here before the log (a probe may give 0).
 MIN_PROBABILITY = 1e-12
@@ -38,26 +38,26 @@ class ProbeMutualInfo:
         entropy: float `(K,)`, each factor's entropy estimate `H(v)`.
         block_names: tuple of the row names.
         factor_names: tuple of the column names.
+        accuracy: float `(num_blocks, K)`, the same probes' test accuracy
+            (equal to `leakage_matrix(..., probe="linear")`'s matrix).
+        chance: float `(K,)`, each factor's majority-class test rate.
     """
 
     matrix: np.ndarray
     entropy: np.ndarray
     block_names: tuple
     factor_names: tuple
+    accuracy: np.ndarray
+    chance: np.ndarray
 
-
-def _whiten(train, test):
-    """Whitens both with the train mean and covariance (PCA whitening);
-    directions of (near) zero variance are dropped."""
-    mean = train.mean(axis=0)
-    centered = train - mean
-    covariance = centered.T @ centered / max(len(train) - 1, 1)
-    values, vectors = np.linalg.eigh(covariance)
-    keep = values > 1e-10 * max(values.max(), 1e-30)
-    if not keep.any():
-        return np.zeros((len(train), 1)), np.zeros((len(test), 1))
-    transform = vectors[:, keep] / np.sqrt(values[keep])
-    return centered @ transform, (test - mean) @ transform
+    def leakage(self, block_names=None):
+        """The probes' accuracies as a `LeakageResult` of `block_names`
+        (all rows by default): the linear leakage matrix, not refitted."""
+        block_names = tuple(block_names or self.block_names)
+        rows = [self.block_names.index(b) for b in block_names]
+        return probes.leakage_result(
+            self.accuracy[rows], block_names, self.factor_names, self.chance
+        )
 
 
 def _marginal_cross_entropy(labels_train, labels_test):
@@ -69,22 +69,32 @@ def _marginal_cross_entropy(labels_train, labels_test):
     return float(-np.mean(np.log(np.maximum(probabilities, MIN_PROBABILITY))))
 
 
-def _probe_cross_entropy(train, labels_train, test, labels_test, seed, iters):
+def _probe_scores(train, labels_train, test, labels_test, seed, iters):
+    """`(held-out cross-entropy, accuracy)` of the whitened linear probe."""
     classes = np.unique(labels_train)
     if classes.size == 1:
-        return _marginal_cross_entropy(labels_train, labels_test)
-    train, test = _whiten(train, test)
-    probe = linear_model.LogisticRegression(random_state=seed, max_iter=iters)
-    probe.fit(train, labels_train)
-    probabilities = probe.predict_proba(test)
-    index = {c: i for i, c in enumerate(probe.classes_)}
+        return (
+            _marginal_cross_entropy(labels_train, labels_test),
+            float(np.mean(labels_test == classes[0])),
+        )
+    probe = probes.fit_linear_probe(train, labels_train, seed, iters)
+    test = probe.transform(test)
+    probabilities = probe.classifier.predict_proba(test)
+    accuracy = float(
+        np.mean(
+            probe.classifier.classes_[probabilities.argmax(1)] == labels_test
+        )
+    )
+    classes = probe.classifier.classes_
+    index = {c: i for i, c in enumerate(classes)}
     columns = np.array([index.get(label, -1) for label in labels_test])
     picked = np.where(
         columns >= 0,
         probabilities[np.arange(len(test)), np.maximum(columns, 0)],
         0.0,
     )
-    return float(-np.mean(np.log(np.maximum(picked, MIN_PROBABILITY))))
+    cross_entropy = -np.mean(np.log(np.maximum(picked, MIN_PROBABILITY)))
+    return float(cross_entropy), accuracy
 
 
 def probe_mutual_info(
@@ -138,9 +148,10 @@ def probe_mutual_info(
         ]
     )
     matrix = np.zeros((len(block_names), len(names)))
+    accuracy = np.zeros_like(matrix)
     for b, block in enumerate(block_names):
         for k in range(len(names)):
-            cross_entropy = _probe_cross_entropy(
+            cross_entropy, accuracy[b, k] = _probe_scores(
                 blocks_train[block],
                 factors_train[:, k],
                 blocks_test[block],
@@ -149,7 +160,12 @@ def probe_mutual_info(
                 max_iter,
             )
             matrix[b, k] = entropy[k] - cross_entropy
-    return ProbeMutualInfo(matrix, entropy, block_names, names)
+    chance = np.array(
+        [probes.majority_rate(factors_test[:, k]) for k in range(len(names))]
+    )
+    return ProbeMutualInfo(
+        matrix, entropy, block_names, names, accuracy, chance
+    )
 
 
 __all__ = ["ProbeMutualInfo", "probe_mutual_info"]

@@ -22,6 +22,7 @@ import dataclasses
 from typing import NamedTuple
 
 from kfactor.metrics import _validation
+from kfactor.metrics import blocks
 
 import numpy as np
 from sklearn import linear_model
@@ -74,9 +75,34 @@ class LeakageResult:
         ).reshape(len(self.block_names), len(self.factor_names))
 
 
-def _majority_rate(labels):
+def majority_rate(labels):
+    """The frequency of the most common label: a constant guess's accuracy."""
     _, counts = np.unique(labels, return_counts=True)
     return float(counts.max() / labels.shape[0])
+
+
+class LinearProbe(NamedTuple):
+    """A fitted logistic regression on whitened codes (`fit_linear_probe`)."""
+
+    classifier: linear_model.LogisticRegression
+    mean: np.ndarray
+    projection: np.ndarray
+
+    def transform(self, codes):
+        """Whitens `codes` with the train statistics."""
+        return (codes - self.mean) @ self.projection
+
+
+def fit_linear_probe(train, labels_train, random_state=0, max_iter=1000):
+    """A multinomial logistic regression (lbfgs, `C=1`) on PCA-whitened
+    codes: whitening makes it blind to rotations (and scalings) of the code,
+    so a block is scored as a whole, not by its axes."""
+    mean, projection = blocks.whitening(train)
+    classifier = linear_model.LogisticRegression(
+        random_state=random_state, max_iter=max_iter
+    )
+    classifier.fit((train - mean) @ projection, labels_train)
+    return LinearProbe(classifier, mean, projection)
 
 
 def _fit_probe(
@@ -88,19 +114,19 @@ def _fit_probe(
     max_iter,
     probe="linear",
 ):
-    """Accuracy of a logistic regression (or kNN) on standardized codes."""
-    train, test = _validation.standardize(train, test)
+    """Test accuracy of a whitened logistic regression or of a kNN
+    classifier on standardized codes."""
     classes = np.unique(labels_train)
     if classes.size == 1:
         return float(np.mean(labels_test == classes[0]))
-    if probe == "knn":
-        classifier = neighbors.KNeighborsClassifier(
-            n_neighbors=min(KNN_NEIGHBORS, len(train))
-        )
-    else:
-        classifier = linear_model.LogisticRegression(
-            random_state=random_state, max_iter=max_iter
-        )
+    if probe == "linear":
+        fitted = fit_linear_probe(train, labels_train, random_state, max_iter)
+        predicted = fitted.classifier.predict(fitted.transform(test))
+        return float(np.mean(predicted == labels_test))
+    train, test = _validation.standardize(train, test)
+    classifier = neighbors.KNeighborsClassifier(
+        n_neighbors=min(KNN_NEIGHBORS, len(train))
+    )
     classifier.fit(train, labels_train)
     return float(np.mean(classifier.predict(test) == labels_test))
 
@@ -115,11 +141,12 @@ def linear_probe(
 ):
     r"""Test accuracy of a linear classifier reading a factor from codes.
 
-    Codes are standardized with the train mean and std (constant dimensions
-    are only centred), a multinomial `LogisticRegression` (lbfgs, `C=1`)
-    is fitted on the train set, and its accuracy on the test set is
-    returned with the chance level, the majority-class rate of the test
-    labels:
+    Codes are PCA-whitened with the train mean and covariance (directions
+    of zero variance dropped; see `fit_linear_probe`), so the accuracy does
+    not depend on how the code is rotated; a multinomial
+    `LogisticRegression` (lbfgs, `C=1`) is fitted on the train set, and
+    its accuracy on the test set is returned with the chance level, the
+    majority-class rate of the test labels:
 
     $$\mathrm{chance} = \max_c \frac{1}{M} \sum_{i=1}^{M}
         [y^{\mathrm{test}}_i = c].$$
@@ -183,7 +210,7 @@ def linear_probe(
         random_state,
         max_iter,
     )
-    return ProbeResult(accuracy, _majority_rate(labels_test))
+    return ProbeResult(accuracy, majority_rate(labels_test))
 
 
 def leakage_matrix(
@@ -291,9 +318,20 @@ def leakage_matrix(
                 probe,
             )
     chance = np.array(
-        [_majority_rate(factors_test[:, j]) for j in range(len(names))]
+        [majority_rate(factors_test[:, j]) for j in range(len(names))]
     )
-    result = LeakageResult(matrix, block_names, names, chance, float("nan"))
+    return leakage_result(matrix, block_names, names, chance)
+
+
+def leakage_result(matrix, block_names, factor_names, chance):
+    """A `LeakageResult` of probe accuracies, its maximum filled in."""
+    result = LeakageResult(
+        np.asarray(matrix, dtype=float),
+        tuple(block_names),
+        tuple(factor_names),
+        np.asarray(chance, dtype=float),
+        float("nan"),
+    )
     offdiag = result.above_chance[result.offdiag_mask]
     if offdiag.size:
         result = dataclasses.replace(
