@@ -746,7 +746,11 @@ def run_demo(config=None):
             config,
         )
     figures = plots.report_figures(
-        disentanglement, accuracies, config.output_dir, config.latent_dim
+        disentanglement,
+        accuracies,
+        config.output_dir,
+        config.latent_dim,
+        transfer=transfer,
     )
     columns = {
         "teacher_accuracy": "teacher",
@@ -850,12 +854,48 @@ def format_table(report):
         ]
     if "common_factor" in report:
         lines += ["", common_factor_table(report["common_factor"])]
+    if "transfer" in report:
+        lines += ["", transfer_table(report["transfer"])]
+    if "probe_mi" in report.get("disentanglement", {}):
+        lines += ["", probe_mi_table(report["disentanglement"]["probe_mi"])]
     if "disentanglement" in report:
         lines += ["", "| score | value |", "|---|---|"]
         lines += [
             f"| {name} | {value:.4f} |"
             for name, value in summary_rows(report["disentanglement"])
         ]
+    return "\n".join(lines)
+
+
+def transfer_table(transfer):
+    """The transfer report as Markdown: frozen representations probed on
+    every factor, held-out factors marked."""
+    names = transfer["representations"]
+    lines = [
+        "| factor | " + " | ".join(names) + " | chance |",
+        "|---|" + "---|" * (len(names) + 1),
+    ]
+    for factor, row in transfer["factors"].items():
+        label = f"{factor} (held out)" if row["held_out"] else factor
+        cells = " | ".join(f"{row[n]:.4f}" for n in names)
+        lines.append(f"| {label} | {cells} | {row['chance']:.4f} |")
+    return "\n".join(lines)
+
+
+def probe_mi_table(section):
+    """The probe MI lower bound (nats) of every block on every factor."""
+    factors = section["factor_names"]
+    lines = [
+        "| MI lower bound [nats] | " + " | ".join(factors) + " |",
+        "|---|" + "---|" * len(factors),
+        "| H(factor) | "
+        + " | ".join(f"{h:.2f}" for h in section["entropy"])
+        + " |",
+    ]
+    for block, row in zip(section["block_names"], section["matrix"]):
+        lines.append(
+            f"| {block} | " + " | ".join(f"{v:.2f}" for v in row) + " |"
+        )
     return "\n".join(lines)
 
 

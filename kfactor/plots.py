@@ -12,6 +12,9 @@ import numpy as np  # noqa: E402
 ACCURACY_FIGURE = "accuracy.png"
 MI_FIGURE = "mi_heatmaps.png"
 LEAKAGE_FIGURE = "leakage.png"
+LEAKAGE_KNN_FIGURE = "leakage_knn.png"
+PROBE_MI_FIGURE = "probe_mi.png"
+TRANSFER_FIGURE = "transfer.png"
 
 
 def accuracy_bars(accuracies, path):
@@ -111,8 +114,9 @@ def _annotated_leakage(ax, matrix, leakage, title):
 def leakage_heatmap(leakage, path, single_task=None):
     """Probe accuracy above chance of each task code (rows) on each factor.
 
-    With `single_task` (the report's `single_task_leakage`), a second panel
-    shows the same probe on independently trained single-task networks.
+    With `single_task` (a section of the report's `single_task_leakage`),
+    a second panel shows the same probe on independently trained
+    single-task networks.
     """
     chance = np.asarray(leakage["chance"])
     panels = [(np.asarray(leakage["matrix"]) - chance, "factorization")]
@@ -124,11 +128,82 @@ def leakage_heatmap(leakage, path, single_task=None):
         1, len(panels), figsize=(6 * len(panels), 4.5), layout="constrained"
     )
     axes = np.atleast_1d(axes)
+    probe = leakage.get("probe", "linear")
     for ax, (matrix, name) in zip(axes, panels):
         image = _annotated_leakage(
-            ax, matrix, leakage, f"Leakage ({name}): probe acc. above chance"
+            ax, matrix, leakage, f"{name}: {probe} probe acc. above chance"
         )
     fig.colorbar(image, ax=list(axes))
+    return _save(fig, path)
+
+
+def probe_mi_heatmap(section, path):
+    """The probe MI lower bound of each block (rows) on each factor, as a
+    fraction of the factor's entropy, annotated in nats.
+
+    Args:
+        section: the report's `probe_mi` (`kfactor.report.probe_mi_section`).
+        path: PNG file to write.
+    """
+    normalized = np.asarray(section["normalized"])
+    nats = np.asarray(section["matrix"])
+    fig, ax = plt.subplots(figsize=(6.5, 4.8), layout="constrained")
+    image = _heatmap(
+        ax,
+        np.clip(normalized, 0, 1),
+        section["block_names"],
+        section["factor_names"],
+        "Probe MI lower bound / H(factor) (cells: nats)",
+        1.0,
+    )
+    for (r, c), value in np.ndenumerate(nats):
+        ax.text(
+            c,
+            r,
+            f"{value:.2f}",
+            ha="center",
+            va="center",
+            fontsize=8,
+            color="white" if normalized[r, c] < 0.5 else "black",
+        )
+    ax.set_ylabel("code block")
+    ax.set_xlabel("factor")
+    fig.colorbar(image, ax=ax)
+    return _save(fig, path)
+
+
+def transfer_bars(transfer, path):
+    """Linear-probe accuracy of each representation on each factor, the
+    held-out factors marked, with each factor's chance rate.
+
+    Args:
+        transfer: the report's `transfer`
+            (`kfactor.common_report.transfer_report`).
+        path: PNG file to write.
+    """
+    factors = list(transfer["factors"])
+    names = transfer["representations"]
+    width = 0.8 / len(names)
+    fig, ax = plt.subplots(
+        figsize=(1.6 * len(factors) + 2, 3.6), layout="constrained"
+    )
+    for i, name in enumerate(names):
+        values = [transfer["factors"][f][name] for f in factors]
+        x = np.arange(len(factors)) + (i - (len(names) - 1) / 2) * width
+        bars = ax.bar(x, values, width, label=name)
+        ax.bar_label(bars, fmt="%.2f", fontsize=7, padding=1)
+    for k, factor in enumerate(factors):
+        chance = transfer["factors"][factor]["chance"]
+        ax.hlines(chance, k - 0.4, k + 0.4, colors="k", linestyles=":")
+    labels = [
+        f"{f}\n(held out)" if transfer["factors"][f]["held_out"] else f
+        for f in factors
+    ]
+    ax.set_xticks(np.arange(len(factors)), labels)
+    ax.set_ylim(0, 1.08)
+    ax.set_ylabel("linear probe test accuracy")
+    ax.set_title("Transfer: frozen representations (dotted: chance)")
+    ax.legend(loc="lower right", fontsize=8)
     return _save(fig, path)
 
 
@@ -139,19 +214,36 @@ def _save(fig, path):
     return path
 
 
-def report_figures(report, accuracies, output_dir, code_dims):
-    """Writes the three figures of a disentanglement report.
+def report_figures(report, accuracies, output_dir, code_dims, transfer=None):
+    """Writes the figures of a disentanglement report.
 
     Args:
         report: from `kfactor.report.disentanglement_report`.
         accuracies: dict model name -> dict task -> accuracy.
         output_dir: where the PNG files go.
         code_dims: dims of each task code (an int, or one per task).
+        transfer: optional `kfactor.common_report.transfer_report` result.
 
     Returns:
         dict figure name -> path.
     """
-    return {
+    single_task = report.get("single_task_leakage", {})
+    figures = {}
+    if "probe_mi" in report:
+        figures["probe_mi"] = probe_mi_heatmap(
+            report["probe_mi"], os.path.join(output_dir, PROBE_MI_FIGURE)
+        )
+    if "leakage_knn" in report:
+        figures["leakage_knn"] = leakage_heatmap(
+            report["leakage_knn"],
+            os.path.join(output_dir, LEAKAGE_KNN_FIGURE),
+            single_task=single_task.get("knn"),
+        )
+    if transfer is not None:
+        figures["transfer"] = transfer_bars(
+            transfer, os.path.join(output_dir, TRANSFER_FIGURE)
+        )
+    return figures | {
         "accuracy": accuracy_bars(
             accuracies, os.path.join(output_dir, ACCURACY_FIGURE)
         ),
@@ -165,6 +257,6 @@ def report_figures(report, accuracies, output_dir, code_dims):
         "leakage": leakage_heatmap(
             report["leakage"],
             os.path.join(output_dir, LEAKAGE_FIGURE),
-            single_task=report.get("single_task_leakage", {}).get("linear"),
+            single_task=single_task.get("linear"),
         ),
     }

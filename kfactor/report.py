@@ -315,6 +315,7 @@ def summary_rows(report):
                     leakage["max_nonintrinsic_above_chance"],
                 )
             )
+    rows += _probe_mi_rows(report)
     single = report.get("single_task_leakage", {})
     for probe, section in single.items():
         rows.append(
@@ -338,6 +339,33 @@ def summary_rows(report):
             )
         )
     return rows
+
+
+def _probe_mi_rows(report):
+    """Mean probe-MI bound over H(factor): task codes on their own factor
+    and on the others."""
+    if "probe_mi" not in report:
+        return []
+    section = report["probe_mi"]
+    normalized = np.asarray(section["normalized"])
+    blocks, factors = section["block_names"], section["factor_names"]
+    own, other = [], []
+    for b, block in enumerate(blocks):
+        if block not in report["task_names"]:
+            continue
+        for k, factor in enumerate(factors):
+            (own if block == factor else other).append(normalized[b, k])
+    rows = []
+    if own:
+        rows.append(("probe MI / H: task codes, own factor", np.mean(own)))
+    if other:
+        rows.append(("probe MI / H: task codes, other factors", np.mean(other)))
+    if TEACHER in blocks:
+        teacher = normalized[blocks.index(TEACHER)]
+        rows.append(
+            ("probe MI / H: teacher latent, all factors", teacher.mean())
+        )
+    return [(name, float(value)) for name, value in rows]
 
 
 def mig_ratio(report):

@@ -64,7 +64,11 @@ def test_demo_writes_the_report_with_every_promised_field(demo_run, capsys):
         )
         assert {c["factor"] for c in kf["intrinsic_cells"]} == {"shape"}
     mi = report["disentanglement"]["probe_mi"]
-    assert mi["block_names"] == ["common", *tasks, "teacher"]
+    assert mi["block_names"] == [
+        "common",
+        *demo.data_lib.DSPRITES_TASKS,
+        "teacher",
+    ]
     assert np.asarray(mi["matrix"]).shape == (7, 5)
     assert np.all(np.asarray(mi["matrix"]) <= np.asarray(mi["entropy"]) + 1e-9)
     transfer = report["transfer"]
@@ -95,6 +99,9 @@ def test_demo_draws_the_figures_and_saves_the_teacher(demo_run):
         "accuracy.png",
         "mi_heatmaps.png",
         "leakage.png",
+        "leakage_knn.png",
+        "probe_mi.png",
+        "transfer.png",
         demo.TEACHER_FILE,
         demo.KD_STUDENT_FILE,
     ):
@@ -116,6 +123,22 @@ def test_demo_config_rejects_nonsense():
         demo.DemoConfig(num_train=0)
     with pytest.raises(ValueError, match="factor_epochs"):
         demo.DemoConfig(factor_epochs=-1)
+    with pytest.raises(ValueError, match="unknown factors: \\['colour'\\]"):
+        demo.DemoConfig(held_out=("colour",))
+    with pytest.raises(ValueError, match="no task to factorize"):
+        demo.DemoConfig(held_out=demo.data_lib.DSPRITES_TASKS)
+
+
+def test_held_out_factors_get_no_task_factor_and_no_single_task_network():
+    config = demo.DemoConfig(
+        held_out=("scale", "pos_x"), widths=(8,) * 6, latent_dim=4
+    )
+    assert config.task_names == ("shape", "orientation", "pos_y")
+    teacher = demo.build_teacher(config)
+    factorizer = demo.build_factorizer(teacher, config)
+    assert tuple(factorizer.task_names) == config.task_names
+    networks = demo.build_single_task_networks(teacher, config)
+    assert tuple(networks.task_names) == config.task_names
 
 
 def test_train_split_repeats_and_evaluation_reads_one_pass(monkeypatch):

@@ -67,7 +67,11 @@ def test_a_leaking_task_code_is_caught():
 def test_summary_rows_name_every_headline_number():
     names = [name for name, _ in report_lib.summary_rows(make_report())]
     assert "mig (task_codes)" in names and "sap (teacher)" in names
-    assert names[-1].startswith("leakage")
+    assert "leakage (kNN probe): max non-intrinsic cell" in names
+    assert "probe MI / H: task codes, other factors" in names
+    rows = dict(report_lib.summary_rows(make_report()))
+    assert rows["probe MI / H: task codes, own factor"] > 0.9
+    assert abs(rows["probe MI / H: task codes, other factors"]) < 0.05
 
 
 def test_collect_codes_stops_at_max_examples_and_checks_labels():
