@@ -7,9 +7,12 @@ network per task, with the InfoMax-Bottleneck objective of Yang, Ye and Wang,
 
 from kfactor.backend import ensure_tensorflow_backend
 from kfactor.backend import prefer_onednn_kernels
+from kfactor.backend import quiet_tensorflow_start_up
 
 prefer_onednn_kernels()
 ensure_tensorflow_backend()
+with quiet_tensorflow_start_up():  # the `kfactor` command only
+    import tensorflow  # noqa: F401
 
 # ruff: noqa: E402
 from kfactor import applications
