@@ -414,3 +414,13 @@ def stage_layer_names(model, num_stages=3):
             f"'{model.name}': {stages}. Received: num_stages={num_stages}"
         )
     return stages[-num_stages:]
+
+
+__all__ = [
+    "OUTPUT_KINDS",
+    "STAGE_LAYERS",
+    "ProbabilitiesToLogits",
+    "applications_encoder",
+    "as_task_teacher",
+    "stage_layer_names",
+]

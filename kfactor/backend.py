@@ -222,3 +222,19 @@ def quiet_tensorflow_start_up():
     if "tensorflow" in sys.modules or not is_kfactor_command():
         return contextlib.nullcontext()
     return filtered_stderr(cpp_log_level_for_command(sys.argv))
+
+
+__all__ = [
+    "LOG_LEVEL_VARIABLE",
+    "ONEDNN_VARIABLE",
+    "QUIET_LOG_LEVEL",
+    "REQUIRED_BACKEND",
+    "cpp_log_level_for_command",
+    "ensure_tensorflow_backend",
+    "filter_cpp_log",
+    "filtered_stderr",
+    "is_kfactor_command",
+    "prefer_onednn_kernels",
+    "quiet_tensorflow_start_up",
+    "verbosity_from_argv",
+]

@@ -158,3 +158,13 @@ def flatten_feature(feature):
             f"c]. Received: shape={tuple(feature.shape)}"
         )
     return feature
+
+
+__all__ = [
+    "TeacherReader",
+    "describe_outputs",
+    "feature_model",
+    "flatten_feature",
+    "head_input",
+    "probe_teacher",
+]

@@ -222,3 +222,16 @@ def copy_weights_by_name(source, target):
     for name in copied:
         target.get_layer(name).set_weights(sources[name].get_weights())
     return copied
+
+
+__all__ = [
+    "DSPRITES_INPUT_SHAPE",
+    "FULL_WIDTHS",
+    "NARROW_WIDTHS",
+    "NORMALIZATIONS",
+    "classification_head",
+    "copy_weights_by_name",
+    "multitask_teacher",
+    "scaled_widths",
+    "simple_conv64",
+]

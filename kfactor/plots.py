@@ -168,3 +168,14 @@ def report_figures(report, accuracies, output_dir, code_dims):
             single_task=report.get("single_task_leakage", {}).get("linear"),
         ),
     }
+
+
+__all__ = [
+    "ACCURACY_FIGURE",
+    "LEAKAGE_FIGURE",
+    "MI_FIGURE",
+    "accuracy_bars",
+    "leakage_heatmap",
+    "mi_heatmaps",
+    "report_figures",
+]

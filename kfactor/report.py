@@ -244,3 +244,12 @@ def mig_ratio(report):
     teacher = report["metrics"][TEACHER]["mig"]
     tasks = report["metrics"][TASK_CODES]["mig"]
     return float(tasks / teacher) if teacher > 0 else float(np.inf)
+
+
+__all__ = [
+    "TASK_CODES",
+    "disentanglement_report",
+    "leakage_section",
+    "mig_ratio",
+    "summary_rows",
+]

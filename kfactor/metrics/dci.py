@@ -174,3 +174,8 @@ def dci(
         "informativeness_train": float(np.mean(accuracy_train)),
         "informativeness_test": float(np.mean(accuracy_test)),
     }
+
+
+__all__ = [
+    "dci",
+]

@@ -300,3 +300,13 @@ def leakage_matrix(
             result, max_offdiag_above_chance=float(offdiag.max())
         )
     return result
+
+
+__all__ = [
+    "KNN_NEIGHBORS",
+    "PROBES",
+    "LeakageResult",
+    "ProbeResult",
+    "leakage_matrix",
+    "linear_probe",
+]
