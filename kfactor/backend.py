@@ -191,11 +191,14 @@ def filtered_stderr(min_level):
     Args:
         min_level: the `TF_CPP_MIN_LOG_LEVEL` to apply; 0 changes nothing.
     """
-    if min_level <= 0:
+    try:
+        saved = os.dup(2) if min_level > 0 else None
+    except OSError:  # no descriptor 2 (a daemon): nothing to filter
+        saved = None
+    if saved is None:
         yield
         return
     sys.stderr.flush()
-    saved = os.dup(2)
     with tempfile.TemporaryFile() as capture:
         os.dup2(capture.fileno(), 2)
         try:
