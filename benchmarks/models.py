@@ -13,11 +13,13 @@ import tempfile
 
 import kfactor
 from kfactor import demo
+from kfactor.models import FULL_WIDTHS
+from kfactor.models import NARROW_WIDTHS
 
 import numpy as np
 import tensorflow as tf
 
-WIDTHS = {"full": kfactor.FULL_WIDTHS, "narrow": kfactor.NARROW_WIDTHS}
+WIDTHS = {"full": FULL_WIDTHS, "narrow": NARROW_WIDTHS}
 LATENT_DIM = 10
 NUM_CACHED_BATCHES = 4
 

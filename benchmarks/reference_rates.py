@@ -11,6 +11,7 @@
 """
 
 import kfactor
+from kfactor.demo import DemoConfig
 
 import tensorflow as tf
 
@@ -18,7 +19,8 @@ from benchmarks import flops
 from benchmarks.protocol import Item
 
 MATMUL_SIZE = 2048
-DATA_SPLIT = (30000, 5000)  # the demo's train / test sizes
+#: The demo's train / test sizes (50,000 / 5,000 today).
+DATA_SPLIT = (DemoConfig().num_train, DemoConfig().num_test)
 
 
 def matmul_items(size=MATMUL_SIZE):

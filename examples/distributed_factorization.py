@@ -27,6 +27,7 @@ import tempfile
 import kfactor
 from kfactor.distribute import distributed_fit
 from kfactor.distribute import is_chief
+from kfactor.models import NARROW_WIDTHS
 from kfactor.teacher import compile_teacher
 
 import keras
@@ -132,7 +133,7 @@ def run(
     distribution = make_strategy(strategy, cpu_replicas)
     keras.utils.set_random_seed(seed)
     train_ds, test_ds = datasets(num_train, num_test, batch_size, seed)
-    widths = kfactor.NARROW_WIDTHS
+    widths = NARROW_WIDTHS
     with distribution.scope():
         teacher = kfactor.multitask_teacher(
             kfactor.data.DSPRITES_NUM_CLASSES,

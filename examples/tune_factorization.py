@@ -17,6 +17,7 @@ import json
 import os
 
 import kfactor
+from kfactor.models import NARROW_WIDTHS
 from kfactor.teacher import compile_teacher
 from kfactor.tuning import OBJECTIVES
 from kfactor.tuning import FactorizationHyperModel
@@ -75,7 +76,7 @@ def run(
     """Trains a teacher, searches, returns the best trial's summary."""
     keras.utils.set_random_seed(seed)
     train_ds, test_ds = datasets(num_train, num_test, batch_size, seed)
-    widths = kfactor.NARROW_WIDTHS
+    widths = NARROW_WIDTHS
     teacher = kfactor.multitask_teacher(
         kfactor.data.DSPRITES_NUM_CLASSES,
         encoder=kfactor.simple_conv64(10, widths=widths),

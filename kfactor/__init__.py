@@ -7,9 +7,12 @@ network per task, with the InfoMax-Bottleneck objective of Yang, Ye and Wang,
 
 from kfactor.backend import ensure_tensorflow_backend
 from kfactor.backend import prefer_onednn_kernels
+from kfactor.backend import quiet_tensorflow_start_up
 
 prefer_onednn_kernels()
 ensure_tensorflow_backend()
+with quiet_tensorflow_start_up():  # the `kfactor` command only
+    import tensorflow  # noqa: F401
 
 # ruff: noqa: E402
 from kfactor import applications
@@ -24,9 +27,11 @@ from kfactor.applications import applications_encoder
 from kfactor.applications import as_task_teacher
 from kfactor.applications import stage_layer_names
 from kfactor.assembly import assemble
+from kfactor.assembly import check_assembly
 from kfactor.baseline import DistilledStudent
 from kfactor.baseline import SingleTaskNetworks
 from kfactor.distribute import distributed_fit
+from kfactor.export import check_export
 from kfactor.export import export_for_serving
 from kfactor.factorizer import Factorizer
 from kfactor.health import CommonCollapseMonitor
@@ -36,8 +41,7 @@ from kfactor.layers import ProjectionMLP
 from kfactor.layers import TaskCode
 from kfactor.layers import TaskFactor
 from kfactor.losses import imb_objective
-from kfactor.models import FULL_WIDTHS
-from kfactor.models import NARROW_WIDTHS
+from kfactor.manifest import FactorFormatError
 from kfactor.models import multitask_teacher
 from kfactor.models import simple_conv64
 from kfactor.plugins import load_factors
@@ -50,12 +54,11 @@ from kfactor.version import __version__
 from kfactor.wrn import wide_resnet
 
 __all__ = [
-    "FULL_WIDTHS",
-    "NARROW_WIDTHS",
     "CommonCollapseMonitor",
     "CommonFactor",
     "CommonFactorCollapseWarning",
     "DistilledStudent",
+    "FactorFormatError",
     "FactorizationHyperModel",
     "Factorizer",
     "ProjectionMLP",
@@ -68,6 +71,8 @@ __all__ = [
     "applications_encoder",
     "as_task_teacher",
     "assemble",
+    "check_assembly",
+    "check_export",
     "compile_teacher",
     "data",
     "distribute",

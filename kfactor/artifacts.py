@@ -300,3 +300,17 @@ def save_factors(
     target = os.path.abspath(os.fspath(directory))
     logger.info("Saved factors %s to %s.", names, target)
     return {name: os.path.join(target, name) for name in names}
+
+
+__all__ = [
+    "FORMAT_VERSION",
+    "MANIFEST_FILE",
+    "SAVED_MODEL_DIR",
+    "atomic_directory",
+    "base_manifest",
+    "check_target",
+    "directory_size",
+    "export_factor",
+    "save_factors",
+    "task_inference_networks",
+]

@@ -323,3 +323,10 @@ class SingleTaskNetworks(_DistilledBaseline):
             t: deserialize(e) for t, e in config["encoders"].items()
         }
         return cls(**config)
+
+
+__all__ = [
+    "DistilledStudent",
+    "SingleTaskNetwork",
+    "SingleTaskNetworks",
+]

@@ -11,15 +11,17 @@ Commands (each a few lines over the public API):
 import dataclasses
 import logging as std_logging
 import os
+import sys
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-
-# ruff: noqa: E402
+# TF's C++ start-up lines are kept quiet when `import kfactor` (which runs
+# before this module) imports TensorFlow: kfactor/backend.py.
 from kfactor.demo import DemoConfig
+from kfactor.evaluate import DATA_FIELDS
 
 from absl import app
 from absl import flags
 from absl import logging
+from absl.logging import converter
 
 FLAGS = flags.FLAGS
 
@@ -262,14 +264,98 @@ def run(argv):
             f"Unexpected arguments {argv[2:]}: options are flags, e.g. "
             "--num_train=1000."
         )
-    logging.set_verbosity(logging.INFO)  # kfactor's progress lines
-    # ... but not TensorFlow's own INFO chatter (SavedModel writer details).
-    std_logging.getLogger("tensorflow").setLevel(std_logging.WARNING)
+    set_log_levels()
     COMMANDS[argv[1]](argv[2:])
 
 
+def set_log_levels():
+    """kfactor's progress lines at INFO; TensorFlow's Python log from WARNING.
+
+    TF logs both through the "tensorflow" logger and through absl (its
+    SavedModel writer), and resets absl's logger level on the way, so
+    absl's handler filters instead. An explicit `--verbosity` applies to
+    all of them, so `--verbosity=0` shows TF's INFO lines too.
+    """
+    handler = logging.get_absl_handler()
+    if FLAGS["verbosity"].present:
+        handler.removeFilter(only_kfactor_info)
+        tf_level = converter.absl_to_standard(min(FLAGS.verbosity, 1))
+    else:
+        logging.set_verbosity(logging.INFO)
+        handler.addFilter(only_kfactor_info)
+        tf_level = std_logging.WARNING
+    std_logging.getLogger("tensorflow").setLevel(tf_level)
+
+
+def only_kfactor_info(record):
+    """A log filter: WARNING and above, and kfactor's own INFO lines."""
+    name = record.name
+    return (
+        record.levelno >= std_logging.WARNING
+        or name == "kfactor"
+        or name.startswith("kfactor.")
+    )
+
+
+#: The flags each command reads: `kfactor <command> --help` lists them.
+COMMAND_FLAGS = {
+    "demo": tuple(field.name for field in dataclasses.fields(DemoConfig)),
+    "list": ("factors",),
+    "assemble": ("factors", "tasks", "out", "overwrite"),
+    "export": ("factors", "tasks", "out", "overwrite", "model_version"),
+    "evaluate": (
+        "factors",
+        "teacher",
+        "kd_student",
+        "out",
+        "overwrite",
+        *DATA_FIELDS,
+    ),
+}
+HELP_ARGS = ("--help", "-help", "--helpshort", "-helpshort", "-?")
+
+
+def command_help(command=None):
+    """The text of `kfactor [command] --help`.
+
+    Args:
+        command: a key of `COMMANDS`, or None for the list of commands.
+    """
+    if command is None:
+        return (
+            f"{__doc__}\n`kfactor <command> --help` lists a command's flags; "
+            "--helpfull lists every flag (absl's and TF's too)."
+        )
+    usage = next(
+        line.split(maxsplit=1)[1]
+        for line in __doc__.splitlines()
+        if line.split()[:1] == [command]
+    )
+    lines = [f"kfactor {command}: {usage}", "", "flags:"]
+    for name in COMMAND_FLAGS[command]:
+        flag = FLAGS[name]
+        prefix = "[no]" if flag.flag_type() == "bool" else ""
+        lines.append(f"  --{prefix}{name}: {flag.help}")
+        lines.append(f"    (default: {flag.default_as_str})")
+    lines.append(
+        "  --verbosity: absl's log level; given, it also sets TF's C++ and "
+        "Python logs\n    (0: INFO, -1: WARNING, -2: ERROR; default: "
+        "kfactor's INFO lines only)"
+    )
+    return "\n".join(lines)
+
+
+def parse_flags(argv):
+    """absl's flag parsing, but `--help` lists the command's own flags."""
+    if any(arg in HELP_ARGS for arg in argv[1:]):
+        command = next((arg for arg in argv[1:] if arg in COMMANDS), None)
+        print(command_help(command))
+        sys.exit(0)
+    return app.parse_flags_with_usage(argv)
+
+
 def main():
-    app.run(run)
+    app.run(run, flags_parser=parse_flags)
 
 
 if __name__ == "__main__":

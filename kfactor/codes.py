@@ -125,3 +125,13 @@ def collect_codes(readers, dataset, factor_names, max_examples=None):
 def concatenate_blocks(codes, names):
     """The concatenation `[z_1, ..., z_k]` of code blocks, `(N, sum dims)`."""
     return np.concatenate([codes[name] for name in names], axis=1)
+
+
+__all__ = [
+    "COMMON",
+    "TEACHER",
+    "collect_codes",
+    "concatenate_blocks",
+    "factorizer_readers",
+    "saved_factor_readers",
+]

@@ -84,3 +84,8 @@ class Conv2D(keras.layers.Conv2D):
         if self.activation is not None:
             outputs = self.activation(outputs)
         return outputs
+
+
+__all__ = [
+    "Conv2D",
+]

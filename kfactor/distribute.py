@@ -181,3 +181,10 @@ def distributed_fit(
         logger.info("Epoch %d/%d: %s", epoch + 1, epochs, logs)
         history.on_epoch_end(epoch, logs)
     return history
+
+
+__all__ = [
+    "distributed_fit",
+    "is_chief",
+    "num_workers",
+]

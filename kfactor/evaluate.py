@@ -411,3 +411,23 @@ def evaluate_sources(
         output_dir=output_dir,
         overwrite=overwrite,
     )
+
+
+__all__ = [
+    "ACCURACY_KEYS",
+    "DATA_FIELDS",
+    "DSPRITES_IMAGE_SHAPE",
+    "EVALUATION_SUBDIR",
+    "FACTORS",
+    "KD_STUDENT",
+    "TEACHER",
+    "check_model_tasks",
+    "compare_reports",
+    "evaluate_run",
+    "evaluate_saved",
+    "evaluate_sources",
+    "is_run_dir",
+    "load_model",
+    "read_run_report",
+    "run_config",
+]

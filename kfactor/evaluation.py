@@ -52,3 +52,9 @@ def task_accuracies(logits, labels):
         task: float(np.mean(np.argmax(values, -1) == labels[task]))
         for task, values in logits.items()
     }
+
+
+__all__ = [
+    "collect_predictions",
+    "task_accuracies",
+]

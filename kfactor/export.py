@@ -181,3 +181,12 @@ def check_export(directory, model, images=None):
                 diff = np.max(np.abs(np.asarray(got) - np.asarray(value)))
                 worst = max(worst, float(diff))
     return worst
+
+
+__all__ = [
+    "INPUT_NAME",
+    "RESERVED_NAMES",
+    "SERVING_DEFAULT",
+    "check_export",
+    "export_for_serving",
+]

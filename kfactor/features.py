@@ -9,6 +9,8 @@ read (a subclassed model), its concatenated logits.
 
 import logging
 
+from kfactor import keras_graph
+
 import keras
 import numpy as np
 from keras import ops
@@ -59,11 +61,10 @@ def head_input(model):
         return None
     found = None
     for tensor in keras.tree.flatten(outputs):
-        history = getattr(tensor, "_keras_history", None)
-        if history is None:
+        producer = keras_graph.producer_inputs(tensor)
+        if producer is None:
             return None
-        layer, node_index, _ = history
-        inputs = layer._inbound_nodes[node_index].input_tensors
+        _, inputs = producer
         if len(inputs) != 1 or (found is not None and inputs[0] is not found):
             return None
         found = inputs[0]
@@ -80,10 +81,9 @@ def _layer_output(model, layer_name):
             f"No layer {layer_name!r} in model '{model.name}'. Its layers: "
             f"{names}"
         ) from error
-    graph_nodes = getattr(model, "_nodes", set())
-    for index, node in enumerate(layer._inbound_nodes):
-        if f"{id(layer)}_ib-{index}" in graph_nodes:
-            return node.output_tensors[0]
+    output = keras_graph.layer_output_in(model, layer)
+    if output is not None:
+        return output
     raise ValueError(
         f"Layer {layer_name!r} is not part of the graph of model "
         f"'{model.name}', so its output cannot be read."
@@ -92,11 +92,12 @@ def _layer_output(model, layer_name):
 
 def feature_model(model, layer_names, name):
     """A functional model: images -> (model outputs, [features])."""
-    if not hasattr(model, "_nodes"):
+    if not keras_graph.is_functional(model):
         raise ValueError(
             f"Cannot read layers {list(layer_names)} from '{model.name}': "
-            "only functional (or Sequential) models expose intermediate "
-            "layers. Fix: build the model with the functional API."
+            "only functional models expose intermediate layers. Fix: build "
+            "the model with the functional API (a Sequential model `seq`: "
+            "keras.Model(seq.inputs, seq.outputs))."
         )
     features = [_layer_output(model, layer) for layer in layer_names]
     return keras.Model(model.input, [model.output, features], name=name)
@@ -158,3 +159,13 @@ def flatten_feature(feature):
             f"c]. Received: shape={tuple(feature.shape)}"
         )
     return feature
+
+
+__all__ = [
+    "TeacherReader",
+    "describe_outputs",
+    "feature_model",
+    "flatten_feature",
+    "head_input",
+    "probe_teacher",
+]

@@ -306,3 +306,11 @@ class TaskFactor(keras.layers.Layer):
             config["encoder"]
         )
         return cls(**config)
+
+
+__all__ = [
+    "CommonFactor",
+    "ProjectionMLP",
+    "TaskCode",
+    "TaskFactor",
+]

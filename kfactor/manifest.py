@@ -273,3 +273,31 @@ def validate_manifest(manifest, path="<manifest>"):
     _check_keys(path, manifest["input_spec"], INPUT_SPEC_KEYS, (), "input_spec")
     _check_keys(path, manifest["teacher"], TEACHER_KEYS, (), "teacher")
     return manifest
+
+
+__all__ = [
+    "COMMON",
+    "DEFAULT_PREPROCESSING",
+    "DEFAULT_VALUE_RANGE",
+    "FORMAT_VERSION",
+    "INPUT_SPEC_KEYS",
+    "MANIFEST_FILE",
+    "MANIFEST_KEYS",
+    "OPTIONAL_KEYS",
+    "ROLES",
+    "SAVED_MODEL_DIR",
+    "TASK",
+    "TEACHER_KEYS",
+    "FactorFormatError",
+    "check_name",
+    "input_spec",
+    "probe_images",
+    "read_manifest",
+    "tensor_spec",
+    "utc_now",
+    "validate_manifest",
+    "variable_digest",
+    "versions",
+    "weights_fingerprint",
+    "write_manifest",
+]

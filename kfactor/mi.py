@@ -185,3 +185,14 @@ def get_estimator(name):
             f"{sorted(ESTIMATORS)}."
         )
     return ESTIMATORS[name]
+
+
+__all__ = [
+    "ESTIMATORS",
+    "cosine_scores",
+    "donsker_varadhan_reference",
+    "get_estimator",
+    "info_nce",
+    "jensen_shannon",
+    "nguyen_wainwright_jordan",
+]

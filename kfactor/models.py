@@ -13,6 +13,7 @@ the normalisation `(x - 0.5) / 0.5` of the reference pipeline, so exported
 factor networks take raw [0, 1] images.
 """
 
+from kfactor import keras_graph
 from kfactor.conv import Conv2D
 
 import keras
@@ -153,7 +154,7 @@ def multitask_teacher(num_classes, encoder=None, name="teacher"):
             f"Received: num_classes={num_classes!r}"
         )
     encoder = encoder if encoder is not None else simple_conv64()
-    if hasattr(encoder, "_nodes"):
+    if keras_graph.is_functional(encoder):
         # Reuse the functional encoder's graph, so its layers are the
         # teacher's own (InfoMax can tap them by name).
         images, latent = encoder.input, encoder.output
@@ -222,3 +223,16 @@ def copy_weights_by_name(source, target):
     for name in copied:
         target.get_layer(name).set_weights(sources[name].get_weights())
     return copied
+
+
+__all__ = [
+    "DSPRITES_INPUT_SHAPE",
+    "FULL_WIDTHS",
+    "NARROW_WIDTHS",
+    "NORMALIZATIONS",
+    "classification_head",
+    "copy_weights_by_name",
+    "multitask_teacher",
+    "scaled_widths",
+    "simple_conv64",
+]

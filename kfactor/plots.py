@@ -260,3 +260,14 @@ def report_figures(report, accuracies, output_dir, code_dims, transfer=None):
             single_task=single_task.get("linear"),
         ),
     }
+
+
+__all__ = [
+    "ACCURACY_FIGURE",
+    "LEAKAGE_FIGURE",
+    "MI_FIGURE",
+    "accuracy_bars",
+    "leakage_heatmap",
+    "mi_heatmaps",
+    "report_figures",
+]

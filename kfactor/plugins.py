@@ -210,3 +210,14 @@ def factor_table(factors):
             f"{factor.common_fingerprint[7:19]} | {factor.directory} |"
         )
     return "\n".join(lines)
+
+
+__all__ = [
+    "ENTRY_POINT_GROUP",
+    "PROJECT_FACTORS_DIR",
+    "discover_sources",
+    "entry_point_sources",
+    "factor_directories",
+    "factor_table",
+    "load_factors",
+]

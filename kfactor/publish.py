@@ -103,3 +103,10 @@ def publish_factors(
         report["export_max_abs_diff"],
     )
     return report
+
+
+__all__ = [
+    "FACTORS_SUBDIR",
+    "SERVING_SUBDIR",
+    "publish_factors",
+]

@@ -373,3 +373,14 @@ def mig_ratio(report):
     teacher = report["metrics"][TEACHER]["mig"]
     tasks = report["metrics"][TASK_CODES]["mig"]
     return float(tasks / teacher) if teacher > 0 else float(np.inf)
+
+
+__all__ = [
+    "TASK_CODES",
+    "disentanglement_report",
+    "excess_leakage",
+    "leakage_section",
+    "mig_ratio",
+    "probe_mi_section",
+    "summary_rows",
+]

@@ -122,3 +122,12 @@ def compile_teacher(
         jit_compile=jit_compile,
     )
     return teacher
+
+
+__all__ = [
+    "WARMUP_FRACTION",
+    "balanced_loss_weights",
+    "compile_teacher",
+    "warmup_cosine_adam",
+    "warmup_cosine_schedule",
+]

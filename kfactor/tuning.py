@@ -363,3 +363,14 @@ class FactorizationHyperModel(keras_tuner.HyperModel):
         )
         callbacks = [scores, *(kwargs.pop("callbacks", None) or [])]
         return model.fit(*args, callbacks=callbacks, **kwargs)
+
+
+__all__ = [
+    "ACCURACY_MIG_MEAN",
+    "MEAN_ACCURACY",
+    "OBJECTIVES",
+    "SEARCHED_OPTIONS",
+    "TASK_CODE_MIG",
+    "FactorizationHyperModel",
+    "FactorizationScores",
+]

@@ -144,3 +144,9 @@ def wide_resnet(
     if weights is not None:
         model.load_weights(weights)
     return model
+
+
+__all__ = [
+    "WIDE_RESNET_STAGES",
+    "wide_resnet",
+]

@@ -5,6 +5,7 @@ import doctest
 import kfactor
 from kfactor import applications
 from kfactor.features import head_input
+from kfactor.models import NARROW_WIDTHS
 from kfactor.wrn import wide_resnet
 
 import keras
@@ -171,7 +172,7 @@ def test_encoder_input_errors():
 
 
 def test_stage_layers_of_other_models():
-    conv = kfactor.simple_conv64(widths=kfactor.NARROW_WIDTHS)
+    conv = kfactor.simple_conv64(widths=NARROW_WIDTHS)
     # One stage per resolution; the last layer at each.
     assert applications.stage_layer_names(conv) == ["conv4", "conv5", "conv6"]
     wrn = wide_resnet(depth=10, width=1, input_shape=(16, 16, 3))

@@ -4,6 +4,7 @@ import doctest
 
 import kfactor
 from kfactor import tuning
+from kfactor.models import NARROW_WIDTHS
 
 import keras
 import keras_tuner
@@ -153,7 +154,7 @@ def test_docstring_example_runs():
         "keras_tuner": keras_tuner,
         "multitask_teacher": kfactor.multitask_teacher,
         "simple_conv64": kfactor.simple_conv64,
-        "NARROW_WIDTHS": kfactor.NARROW_WIDTHS,
+        "NARROW_WIDTHS": NARROW_WIDTHS,
     }
     finder = doctest.DocTestFinder()
     runner = doctest.DocTestRunner()

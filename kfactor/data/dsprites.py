@@ -207,3 +207,8 @@ class ProceduralDSprites:
         return dsprites_dataset(
             indices, batch_size=batch_size, seed=seed, **kwargs
         )
+
+
+__all__ = [
+    "ProceduralDSprites",
+]

@@ -323,3 +323,16 @@ def load_3dshapes_h5(path, num_train=None, num_test=None, seed=0):
         num_classes=dict(SHAPES3D_NUM_CLASSES),
         pixel_scale=1.0 / 255.0,
     )
+
+
+__all__ = [
+    "DSPRITES_NPZ_NAME",
+    "DSPRITES_URL",
+    "SHAPES3D_H5_NAME",
+    "SHAPES3D_NUM_CLASSES",
+    "SHAPES3D_TASKS",
+    "SHAPES3D_URL",
+    "SPLIT_RATIO",
+    "load_3dshapes_h5",
+    "load_dsprites_npz",
+]

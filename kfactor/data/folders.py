@@ -81,3 +81,8 @@ def load_image_folder(
         num_parallel_calls=tf.data.AUTOTUNE,
     )
     return dataset.prefetch(tf.data.AUTOTUNE), names
+
+
+__all__ = [
+    "load_image_folder",
+]

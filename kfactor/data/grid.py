@@ -221,3 +221,20 @@ DSPRITES_INTRINSIC_LEAKAGE = {
         "a code that reads scale from the image carries shape"
     ),
 }
+
+
+__all__ = [
+    "DSPRITES_FACTOR_SIZES",
+    "DSPRITES_FACTOR_VALUES",
+    "DSPRITES_INTRINSIC_LEAKAGE",
+    "DSPRITES_NUM_CLASSES",
+    "DSPRITES_NUM_IMAGES",
+    "DSPRITES_SHAPE_NAMES",
+    "DSPRITES_STRIDES",
+    "DSPRITES_TASKS",
+    "check_factors",
+    "dsprites_split",
+    "factors_to_index",
+    "index_to_factors",
+    "indices_outside",
+]

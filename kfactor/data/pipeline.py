@@ -310,3 +310,12 @@ def array_dataset(
     )
     ds = ds.map(gather_batch, num_parallel_calls=tf.data.AUTOTUNE)
     return ds.prefetch(tf.data.AUTOTUNE)
+
+
+__all__ = [
+    "array_dataset",
+    "dsprites_dataset",
+    "position_batches",
+    "render_indices",
+    "tf_index_to_factors",
+]

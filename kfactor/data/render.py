@@ -204,3 +204,15 @@ def render_tf(factors):
         )
         masks.append(tf.cast(inside(lx, ly, tf.abs, tf.maximum), tf.float32))
     return tf.dynamic_stitch(rows, masks)[..., None]
+
+
+__all__ = [
+    "CENTRE_MIN",
+    "CENTRE_RANGE",
+    "IMAGE_SIZE",
+    "OBSERVATION_SHAPE",
+    "SHAPE_HALF_EXTENTS",
+    "SHAPE_OFFSETS",
+    "render_numpy",
+    "render_tf",
+]

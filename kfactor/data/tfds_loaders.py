@@ -149,3 +149,12 @@ def load_tfds(
         ds = ds.repeat()
     ds = ds.batch(batch_size, drop_remainder=drop_remainder)
     return ds.prefetch(tf.data.AUTOTUNE)
+
+
+__all__ = [
+    "CIFAR10_NUM_CLASSES",
+    "TFDS_LABEL_FEATURES",
+    "TFDS_NUM_CLASSES",
+    "TFDS_SOURCE_FILES",
+    "load_tfds",
+]

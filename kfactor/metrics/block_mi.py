@@ -95,3 +95,9 @@ def block_mutual_info(blocks, factors, factor_names, num_bins=20):
     safe = np.where(entropy > 0, entropy, 1.0)
     matrix = np.where(entropy > 0, mutual_info / safe, 0.0)
     return BlockMutualInfo(matrix, mutual_info, block_names, names, entropy)
+
+
+__all__ = [
+    "BlockMutualInfo",
+    "block_mutual_info",
+]

@@ -354,3 +354,10 @@ def block_dci(
         "block_names": block_names,
         "factor_names": list(names),
     }
+
+
+__all__ = [
+    "BLOCK_IMPORTANCES",
+    "block_dci",
+    "dci",
+]

@@ -67,3 +67,8 @@ def mig(codes, factors, num_bins=20):
     entropy = _discrete.discrete_entropy(factors)
     top_two = np.sort(mi, axis=0)[::-1][:2]
     return float(np.mean((top_two[0] - top_two[1]) / entropy))
+
+
+__all__ = [
+    "mig",
+]

@@ -162,3 +162,8 @@ def modularity_explicitness(
         "explicitness_train": float(np.mean(explicitness_train)),
         "explicitness_test": float(np.mean(explicitness_test)),
     }
+
+
+__all__ = [
+    "modularity_explicitness",
+]

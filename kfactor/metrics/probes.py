@@ -338,3 +338,17 @@ def leakage_result(matrix, block_names, factor_names, chance):
             result, max_offdiag_above_chance=float(offdiag.max())
         )
     return result
+
+
+__all__ = [
+    "KNN_NEIGHBORS",
+    "PROBES",
+    "LeakageResult",
+    "LinearProbe",
+    "ProbeResult",
+    "fit_linear_probe",
+    "leakage_matrix",
+    "leakage_result",
+    "linear_probe",
+    "majority_rate",
+]

@@ -302,3 +302,9 @@ def factor_vae_score(
         "eval_accuracy": _vote_accuracy(eval_votes, classifier),
         "num_active_dims": int(active.sum()),
     }
+
+
+__all__ = [
+    "beta_vae_score",
+    "factor_vae_score",
+]

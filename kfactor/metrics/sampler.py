@@ -88,3 +88,8 @@ class GroundTruthSampler(Protocol):
             float32 array `(num, ...)`, e.g. `(num, 64, 64, 1)` images.
         """
         ...
+
+
+__all__ = [
+    "GroundTruthSampler",
+]

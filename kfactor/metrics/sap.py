@@ -113,3 +113,8 @@ def sap(codes_train, factors_train, codes_test, factors_test, random_state=0):
     )
     top_two = np.sort(scores, axis=0)[::-1][:2]
     return float(np.mean(top_two[0] - top_two[1]))
+
+
+__all__ = [
+    "sap",
+]

@@ -1,0 +1,69 @@
+"""The Keras functional-graph internals kfactor reads, in one place.
+
+Public Keras gives a layer's output and input only for its *first* call
+(`layer.output`, `layer.input`: node 0). A teacher is often built from layers
+that were first called in another model (a classifier re-headed by
+`kfactor.as_task_teacher`, a layer shared with a sub-model), and then
+`keras.Model(teacher.inputs, teacher.get_layer(name).output)` fails with
+"not connected to `inputs`". Reading the node that belongs to *this* model's
+graph needs three private attributes: `tensor._keras_history`,
+`layer._inbound_nodes` and `model._nodes` (keyed `f"{id(layer)}_ib-{i}"`).
+They are used nowhere else in kfactor; `tests/test_keras_graph.py` checks
+them against the Keras version in `KERAS_VERSION_CHECKED`.
+"""
+
+#: The Keras release these internals were last checked against.
+KERAS_VERSION_CHECKED = "3.15"
+
+
+def is_functional(model):
+    """Whether `model` is a functional model, built as a graph of layers.
+
+    A `keras.Sequential` model is not (Keras 3.15 keeps its graph in a
+    wrapped functional model): wrap it as `keras.Model(seq.inputs,
+    seq.outputs)` to read its layers.
+    """
+    return hasattr(model, "_nodes")
+
+
+def producer_inputs(tensor):
+    """The input tensors of the layer call that produced `tensor`.
+
+    Args:
+        tensor: a symbolic tensor of a functional graph.
+
+    Returns:
+        `(layer, [input tensors])`, or `None` when `tensor` has no history
+        (it is not a layer's output).
+    """
+    history = getattr(tensor, "_keras_history", None)
+    if history is None:
+        return None
+    layer, node_index, _ = history
+    return layer, list(layer._inbound_nodes[node_index].input_tensors)
+
+
+def layer_output_in(model, layer):
+    """The output of `layer`'s first call that is part of `model`'s graph.
+
+    Args:
+        model: a functional model (`is_functional`).
+        layer: one of its layers.
+
+    Returns:
+        The symbolic output tensor, or `None` when no call of `layer`
+        belongs to `model`'s graph.
+    """
+    graph_nodes = getattr(model, "_nodes", set())
+    for index, node in enumerate(layer._inbound_nodes):
+        if f"{id(layer)}_ib-{index}" in graph_nodes:
+            return node.output_tensors[0]
+    return None
+
+
+__all__ = [
+    "KERAS_VERSION_CHECKED",
+    "is_functional",
+    "layer_output_in",
+    "producer_inputs",
+]
