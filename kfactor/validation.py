@@ -240,7 +240,7 @@ def in_range(low, high, value_range):
 def range_message(where, value_range, low=None, high=None):
     start, stop = (float(v) for v in value_range)
     received = (
-        "values far outside it"
+        "values outside it (min, max follow)"
         if low is None
         else f"values in [{low:g}, {high:g}]"
     )
