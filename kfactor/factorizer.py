@@ -328,8 +328,10 @@ class Factorizer(keras.Model):
             )
         optimizer = getattr(self, "optimizer", None)
         if optimizer is not None and not optimizer.built:
-            # Built here, eagerly, not inside the first traced step.
-            optimizer.build(self.trainable_variables)
+            # Built here, eagerly, not inside the first traced step (whose
+            # failure would leave half-made optimizer variables).
+            with self.distribute_strategy.scope():
+                optimizer.build(self.trainable_variables)
         steps = None if optimizer is None else int(optimizer.iterations)
         history = self._run_checked(super().fit, x, y, *args, **kwargs)
         if steps is not None and int(self.optimizer.iterations) == steps:
