@@ -86,6 +86,13 @@ def _check_fit_inputs(x, y, image_shape, task_names):
         validation.check_label_signature(y, task_names)
 
 
+def _epochs_to_run(x, y, args, kwargs):
+    """How many epochs a `keras.Model.fit(x, y, *args, **kwargs)` asks for."""
+    bound = inspect.signature(keras.Model.fit).bind(None, x, y, *args, **kwargs)
+    bound.apply_defaults()
+    return bound.arguments["epochs"] - bound.arguments["initial_epoch"]
+
+
 @keras.saving.register_keras_serializable(package="kfactor")
 class Factorizer(keras.Model):
     """Factorizes a frozen teacher into a common factor and task factors.
@@ -334,7 +341,11 @@ class Factorizer(keras.Model):
                 optimizer.build(self.trainable_variables)
         steps = None if optimizer is None else int(optimizer.iterations)
         history = self._run_checked(super().fit, x, y, *args, **kwargs)
-        if steps is not None and int(self.optimizer.iterations) == steps:
+        if (
+            steps is not None
+            and int(self.optimizer.iterations) == steps
+            and _epochs_to_run(x, y, args, kwargs)
+        ):
             raise ValueError(
                 "Expected the training data to yield at least one batch. "
                 "Received: none (an empty dataset, or one already "
