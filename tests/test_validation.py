@@ -6,6 +6,8 @@ model costs more than the step; one test runs the traced step, whose
 `tf.debugging` asserts `Factorizer.fit` turns back into kfactor errors.
 """
 
+import doctest
+
 from kfactor import validation
 from kfactor.data import array_dataset
 
@@ -239,3 +241,8 @@ def test_array_dataset_refuses_nan_images():
     images[0, 0, 0, 0] = np.inf
     with pytest.raises(NonFiniteError, match="finite images"):
         array_dataset(images, {"t": [0, 1]})
+
+
+def test_docstring_examples_run():
+    results = doctest.testmod(validation, optionflags=doctest.ELLIPSIS)
+    assert results.attempted >= 1 and results.failed == 0
