@@ -56,6 +56,7 @@ def test_bad_input_is_one_line_and_status_1(argv, message, tmp_path, capsys):
     assert os.listdir(existing / "1") == ["keep.txt"]
 
 
+@pytest.mark.large  # a fresh Python importing TensorFlow: ~13 s
 def test_the_console_entry_prints_one_line(tmp_path):
     out = tmp_path / "demo"
     result = subprocess.run(

@@ -144,7 +144,7 @@ def test_fit_refuses_nan_images_before_any_update(factorizer, eager):
 
 
 @pytest.mark.parametrize("empty", ["known", "unknown"])
-def test_fit_refuses_an_empty_dataset(factorizer, empty):
+def test_fit_refuses_an_empty_dataset(factorizer, eager, empty):
     data = dataset(*blobs())
     data = data.take(0) if empty == "known" else data.filter(lambda x, y: False)
     with pytest.raises(ValueError, match="at least one batch.*data source"):
