@@ -86,6 +86,11 @@ def _check_fit_inputs(x, y, image_shape, task_names):
         validation.check_label_signature(y, task_names)
 
 
+def _iterations(optimizer):
+    """The optimizer's step count (also a MirroredVariable's)."""
+    return int(tf.convert_to_tensor(optimizer.iterations).numpy())
+
+
 def _epochs_to_run(x, y, args, kwargs):
     """How many epochs a `keras.Model.fit(x, y, *args, **kwargs)` asks for."""
     bound = inspect.signature(keras.Model.fit).bind(None, x, y, *args, **kwargs)
@@ -339,11 +344,11 @@ class Factorizer(keras.Model):
             # failure would leave half-made optimizer variables).
             with self.distribute_strategy.scope():
                 optimizer.build(self.trainable_variables)
-        steps = None if optimizer is None else int(optimizer.iterations)
+        steps = None if optimizer is None else _iterations(optimizer)
         history = self._run_checked(super().fit, x, y, *args, **kwargs)
         if (
             steps is not None
-            and int(self.optimizer.iterations) == steps
+            and _iterations(self.optimizer) == steps
             and _epochs_to_run(x, y, args, kwargs)
         ):
             raise ValueError(
