@@ -23,7 +23,6 @@ from kfactor.layers import ProjectionMLP
 from kfactor.layers import TaskFactor
 
 import keras
-import numpy as np
 import tensorflow as tf
 from keras import ops
 
@@ -70,20 +69,6 @@ def _check_value_range(value_range):
         return None
     low, high = manifest_lib.input_spec((1,), value_range)["value_range"]
     return (low, high)
-
-
-def _check_fit_inputs(x, y, image_shape, task_names):
-    """The checks of `fit`'s data that need no batch: structure and dtypes."""
-    if isinstance(x, tf.data.Dataset):
-        validation.check_element_spec(x, image_shape, task_names)
-    elif isinstance(x, (np.ndarray, tf.Tensor)):
-        validation.check_image_signature(x.shape, x.dtype, image_shape)
-        if len(x) == 0:
-            raise ValueError(
-                "Expected at least one image. Received: 0 images. Fix: check "
-                "the data source."
-            )
-        validation.check_label_signature(y, task_names)
 
 
 def _iterations(optimizer):
@@ -332,7 +317,7 @@ class Factorizer(keras.Model):
         yields no batch is a `ValueError`. After a failed `fit`, the next
         one traces its step afresh.
         """
-        _check_fit_inputs(x, y, self.image_shape, self.task_names)
+        validation.check_fit_inputs(x, y, self.image_shape, self.task_names)
         validation_data = kwargs.get("validation_data")
         if isinstance(validation_data, tf.data.Dataset):
             validation.check_element_spec(

@@ -165,6 +165,25 @@ def check_element_spec(dataset, image_shape, task_names):
     check_label_signature(spec[1], task_names)
 
 
+def check_fit_inputs(x, y, image_shape, task_names):
+    """The checks of `fit`'s data that need no batch: structure and dtypes.
+
+    `x` may be a dataset (its `element_spec` and known emptiness) or an
+    array of images with `y` a dict of labels; other inputs (generators,
+    `keras.utils.PyDataset`) are checked when the step is traced.
+    """
+    if isinstance(x, tf.data.Dataset):
+        check_element_spec(x, image_shape, task_names)
+    elif isinstance(x, (np.ndarray, tf.Tensor)):
+        check_image_signature(x.shape, x.dtype, image_shape)
+        if len(x) == 0:
+            raise ValueError(
+                "Expected at least one image. Received: 0 images. Fix: check "
+                "the data source."
+            )
+        check_label_signature(y, task_names)
+
+
 # === Eager checks: arrays ===
 
 

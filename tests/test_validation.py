@@ -151,6 +151,15 @@ def test_fit_refuses_an_empty_dataset(factorizer, eager, empty):
         factorizer.fit(data, verbose=0)
 
 
+def test_fit_checks_array_inputs_too(factorizer):
+    images, labels = blobs()
+    labels["col"] = labels["col"].astype("float32")
+    with pytest.raises(ValueError, match=r"labels\['col'\].*cast"):
+        factorizer.fit(images, labels, verbose=0)
+    with pytest.raises(ValueError, match="at least one image"):
+        factorizer.fit(images[:0], blobs()[1], verbose=0)
+
+
 # === Factorizer: non-finite loss ===
 
 
