@@ -159,8 +159,10 @@ class SavedFactor(keras.layers.Layer):
     On load the manifest's role, `code_dim` and `num_classes` are checked
     against the SavedModel's graph. Each call checks its images: shaped
     `[batch, *input_spec.shape]`, float (float64 is cast to float32; uint8
-    is refused: scale it to the value range first), finite, and within the
-    manifest's `value_range` (and the margin of `kfactor.validation`).
+    is refused: scale it to the value range first), and, for the common
+    factor and `encode`, finite and within the manifest's `value_range`
+    (and the margin of `kfactor.validation`); a task factor's call trusts
+    the common factor that made its `z_common` from the same images.
 
     Args:
         directory: a factor directory (`kfactor.json` + `saved_model/`).
@@ -226,7 +228,7 @@ class SavedFactor(keras.layers.Layer):
 
     # === Layer ===
 
-    def _checked_images(self, images):
+    def _checked_images(self, images, values=True):
         """`images` as float32 after the checks; and the value checks."""
         where = f"images given to factor {self.name!r}"
         images = tf.convert_to_tensor(images)
@@ -234,7 +236,7 @@ class SavedFactor(keras.layers.Layer):
             images.shape, images.dtype, self.image_spec["shape"], where
         )
         images = tf.cast(images, self.image_spec["dtype"])
-        if not self.check_inputs:
+        if not (self.check_inputs and values):
             return images, []
         checks = [
             validation.assert_finite_images(images, where),
@@ -263,11 +265,12 @@ class SavedFactor(keras.layers.Layer):
             images, checks = self._checked_images(inputs)
             with tf.control_dependencies(checks):
                 return self._restored.serve(images)
+        # The values of `images` were checked by the common factor that
+        # made `z_common` from them: only their shape and dtype here.
         images, z_common = inputs
-        images, checks = self._checked_images(images)
+        images, _ = self._checked_images(images, values=False)
         z_common = self._checked_code(z_common)
-        with tf.control_dependencies(checks):
-            return self._restored.serve(images, z_common)
+        return self._restored.serve(images, z_common)
 
     def encode(self, images):
         """A task factor's code mean `z_task` (images -> `[batch, dim]`)."""
