@@ -122,7 +122,7 @@ class Factorizer(keras.Model):
             `save_factors` records it. None: no range check.
         check_batches: check every batch in the step: finite images in
             `value_range`, labels in `[0, num_classes)` (`tf.debugging`
-            asserts; about a 1-2 % slower step on CPU).
+            asserts: no measurable cost on CPU; XLA drops them).
         stop_on_nonfinite_loss: stop `fit` with a
             `kfactor.validation.NonFiniteError` naming the loss term that
             became NaN or Inf, before that step's update. False: train on
