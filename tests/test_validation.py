@@ -64,22 +64,9 @@ def test_fit_refuses_float_labels(factorizer):
         factorizer.fit(dataset(images, labels), verbose=0)
 
 
-def test_traced_step_raises_the_kfactor_error_and_then_trains(factorizer):
-    """The traced step's asserts become ValueErrors; the next fit works."""
-    images, labels = blobs()
-    labels["col"][0] = 99
-    before = weights_of(factorizer)
-    with pytest.raises(ValueError, match=r"task 'col' in \[0, 4\)") as info:
-        factorizer.fit(dataset(images, labels), verbose=0)
-    assert "min/max: 0 99" in str(info.value)
-    for old, new in zip(before, weights_of(factorizer)):
-        np.testing.assert_array_equal(old, new)  # no update applied
-    history = factorizer.fit(dataset(*blobs()), verbose=0)
-    assert np.isfinite(history.history["loss"][0])
-
-
-def test_fit_after_a_failed_trace_works():
-    """Once raised "Creating variables on a non-first call"."""
+def test_traced_step_fails_cleanly_and_the_next_fit_trains():
+    """A failed trace once left "Creating variables on a non-first call";
+    the traced step's asserts become ValueErrors, before any update."""
     factorizer = helpers.tiny_factorizer()
     factorizer.compile()
     images, labels = blobs()
@@ -96,6 +83,14 @@ def test_fit_after_a_failed_trace_works():
             ),
             verbose=0,
         )
+    images, labels = blobs()
+    labels["col"][0] = 99
+    before = weights_of(factorizer)
+    with pytest.raises(ValueError, match=r"task 'col' in \[0, 4\)") as info:
+        factorizer.fit(dataset(images, labels), verbose=0)
+    assert "min/max: 0 99" in str(info.value)
+    for old, new in zip(before, weights_of(factorizer)):
+        np.testing.assert_array_equal(old, new)  # no update applied
     history = factorizer.fit(dataset(*blobs()), verbose=0)
     assert np.isfinite(history.history["loss"][0])
 
