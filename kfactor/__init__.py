@@ -23,6 +23,7 @@ from kfactor import losses
 from kfactor import metrics
 from kfactor import mi
 from kfactor import tuning
+from kfactor import validation
 from kfactor.applications import applications_encoder
 from kfactor.applications import as_task_teacher
 from kfactor.applications import stage_layer_names
@@ -89,6 +90,7 @@ __all__ = [
     "simple_conv64",
     "stage_layer_names",
     "tuning",
+    "validation",
     "warmup_cosine_adam",
     "wide_resnet",
 ]

@@ -15,9 +15,11 @@ import json
 import logging
 import os
 import shutil
+import signal
 import tempfile
 
 from kfactor import manifest as manifest_lib
+from kfactor import validation
 from kfactor.saved_factor import restored_variables
 
 import keras
@@ -30,6 +32,15 @@ logger = logging.getLogger(__name__)
 MANIFEST_FILE = manifest_lib.MANIFEST_FILE
 SAVED_MODEL_DIR = manifest_lib.SAVED_MODEL_DIR
 FORMAT_VERSION = manifest_lib.FORMAT_VERSION
+#: Tests set it to a step of `atomic_directory` ("written", "moved_aside",
+#: "replaced") to SIGKILL the saving process there.
+KILL_AT_ENV = "KFACTOR_TEST_KILL_AT"
+
+
+def _crash_point(step):
+    """Kills this process at `step` when `KILL_AT_ENV` names it (tests)."""
+    if os.environ.get(KILL_AT_ENV) == step:
+        os.kill(os.getpid(), signal.SIGKILL)
 
 
 def check_target(directory, overwrite=False):
@@ -58,7 +69,8 @@ def _make_parent(target):
     try:
         os.makedirs(parent, exist_ok=True)
         return tempfile.mkdtemp(
-            prefix=f".{os.path.basename(target)}.tmp-", dir=parent
+            prefix=f".{os.path.basename(target)}{manifest_lib.TEMPORARY_INFIX}",
+            dir=parent,
         )
     except OSError as err:
         raise PermissionError(
@@ -68,20 +80,37 @@ def _make_parent(target):
 
 
 def _replace(temporary, target):
+    """Renames `temporary` onto `target`, moving an old `target` aside.
+
+    A kill between the two renames leaves no `target`, but the old copy in
+    `.<name>.old-*/previous`, which `manifest.recovery_hint` (used by the
+    loaders) names with the command restoring it. Once the new copy is in
+    place, every old copy is removed.
+    """
     if not os.path.isdir(target) or not os.listdir(target):
         os.replace(temporary, target)
+        _crash_point("replaced")
+        _remove_previous_copies(target)
         return
     old = tempfile.mkdtemp(
-        prefix=f".{os.path.basename(target)}.old-",
+        prefix=f".{os.path.basename(target)}{manifest_lib.PREVIOUS_INFIX}",
         dir=os.path.dirname(target),
     )
-    os.replace(target, os.path.join(old, "previous"))
+    previous = os.path.join(old, manifest_lib.PREVIOUS_DIR)
+    os.replace(target, previous)
+    _crash_point("moved_aside")
     try:
         os.replace(temporary, target)
     except OSError:
-        os.replace(os.path.join(old, "previous"), target)
+        os.replace(previous, target)
         raise
-    shutil.rmtree(old, ignore_errors=True)
+    _crash_point("replaced")
+    _remove_previous_copies(target)
+
+
+def _remove_previous_copies(target):
+    for previous in manifest_lib.previous_copies(target):
+        shutil.rmtree(os.path.dirname(previous), ignore_errors=True)
 
 
 def directory_size(directory):
@@ -110,6 +139,7 @@ def atomic_directory(directory, overwrite=False):
     try:
         yield temporary
         check_target(target, overwrite)
+        _crash_point("written")
         _replace(temporary, target)
     except BaseException:
         shutil.rmtree(temporary, ignore_errors=True)
@@ -192,6 +222,19 @@ def _task_endpoints(factor, spec):
 # === save_factors ===
 
 
+def check_finite_factors(factorizer, image_shape):
+    """Raises `NonFiniteError` if a weight `save_factors` exports is not
+    finite (the teacher, auxiliary heads and projections are not saved)."""
+    validation.check_finite_variables(
+        factorizer.common.weights, "the common factor"
+    )
+    for task, factor in factorizer.task_factors.items():
+        logits_net, _ = task_inference_networks(factor, image_shape)
+        validation.check_finite_variables(
+            logits_net.weights, f"task factor {task!r}"
+        )
+
+
 def _check_accuracy(test_accuracy, tasks):
     test_accuracy = dict(test_accuracy or {})
     unknown = sorted(set(test_accuracy) - set(tasks))
@@ -236,7 +279,7 @@ def save_factors(
     directory,
     overwrite=False,
     test_accuracy=None,
-    value_range=manifest_lib.DEFAULT_VALUE_RANGE,
+    value_range=None,
     extra=None,
 ):
     """Saves every factor of `factorizer` as `directory/<name>/`.
@@ -251,11 +294,16 @@ def save_factors(
         directory: where to write; must be new or empty unless `overwrite`.
         overwrite: replace an existing non-empty `directory`.
         test_accuracy: optional dict task -> held-out accuracy to record.
-        value_range: `(low, high)` of the images the factors expect.
+        value_range: `(low, high)` of the images the factors expect; by
+            default the factorizer's `value_range` (else [0, 1]).
         extra: optional JSON-able dict stored under the manifest's `extra`.
 
     Returns:
         dict factor name -> its directory.
+
+    Raises:
+        kfactor.validation.NonFiniteError: a weight to export is NaN or
+            Inf; nothing is written.
 
     Example:
 
@@ -266,8 +314,14 @@ def save_factors(
     for task in factorizer.task_names:
         manifest_lib.check_name(task, "task name")
     accuracy = _check_accuracy(test_accuracy, factorizer.task_names)
+    if value_range is None:
+        value_range = (
+            getattr(factorizer, "value_range", None)
+            or manifest_lib.DEFAULT_VALUE_RANGE
+        )
     base = base_manifest(factorizer, value_range, extra)
     spec = base["input_spec"]
+    check_finite_factors(factorizer, spec["shape"])
     names = [manifest_lib.COMMON, *factorizer.task_names]
     with atomic_directory(directory, overwrite) as temporary:
         common = {

@@ -9,6 +9,7 @@ output equals its standalone factor network's (checked on a probe batch).
 import logging
 
 from kfactor import manifest as manifest_lib
+from kfactor import validation
 from kfactor.artifacts import task_inference_networks
 from kfactor.factorizer import Factorizer
 from kfactor.saved_factor import SavedFactor
@@ -106,6 +107,13 @@ def resolve(factors, tasks=None):
     values = _as_list(factors)
     common = _common_of(values)
     available = {f.task: f for f in values if f.role == manifest_lib.TASK}
+    if not available:
+        raise ValueError(
+            "Expected at least one task factor besides the common factor. "
+            f"Received: only {[f.directory for f in values]}. Fix: load the "
+            "task factors too, e.g. load_factors of the folder holding "
+            "common/ and the task directories."
+        )
     chosen = _choose(available, tasks)
     for task in chosen:
         _check_compatible(common, available[task])
@@ -128,9 +136,10 @@ def assemble(factors, tasks=None, verify=True, name="assembled"):
         A functional `keras.Model` images -> `{task: logits}`.
 
     Raises:
-        ValueError: no or several common factors, a task trained on another
-            common factor, another input spec or format version, an unknown
-            task.
+        ValueError: no or several common factors, no task factor, a task
+            trained on another common factor, another input spec or format
+            version, an unknown task.
+        kfactor.validation.NonFiniteError: a weight is NaN or Inf.
 
     Example:
 
@@ -148,6 +157,7 @@ def assemble(factors, tasks=None, verify=True, name="assembled"):
         task: layer([images, z_common]) for task, layer in task_layers.items()
     }
     model = keras.Model(images, outputs, name=name)
+    validation.check_finite_variables(model.weights, "the assembled factors")
     if verify:
         differences = check_assembly(model, factors)
         worst = max(differences.values())

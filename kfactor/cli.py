@@ -122,6 +122,10 @@ flags.DEFINE_string("teacher", None, "evaluate: the teacher's .keras file.")
 flags.DEFINE_string("kd_student", None, "evaluate: a KD student .keras file.")
 
 
+class CommandError(app.UsageError):
+    """A command's bad flag or argument: `main` prints it as one line."""
+
+
 def demo_command(args):
     from kfactor import demo
 
@@ -135,7 +139,7 @@ def demo_command(args):
         demo.check_config(config)
     except (ValueError, TypeError) as err:
         # Bad flags: one line, nothing written yet.
-        raise app.UsageError(f"{type(err).__name__}: {err}") from err
+        raise CommandError(f"{type(err).__name__}: {err}") from err
     report = demo.run_demo(config)
     print(demo.format_table(report))
     print(
@@ -153,8 +157,8 @@ def _factor_errors(command):
     def wrapped(args):
         try:
             command(args)
-        except (ValueError, OSError) as err:
-            raise app.UsageError(f"{type(err).__name__}: {err}") from err
+        except (ValueError, TypeError, OSError) as err:
+            raise CommandError(f"{type(err).__name__}: {err}") from err
 
     return wrapped
 
@@ -171,6 +175,13 @@ def _out():
     return FLAGS.out
 
 
+def _writable_out(directory):
+    """`directory` if it may be written (checked before any work)."""
+    from kfactor.artifacts import check_target
+
+    return check_target(directory, FLAGS.overwrite)
+
+
 @_factor_errors
 def list_command(args):
     from kfactor.plugins import factor_table
@@ -183,11 +194,12 @@ def assemble_command(args):
     import kfactor
     from kfactor.assembly import check_assembly
 
+    out = _writable_out(_out())
     factors = _load(args)
     model = kfactor.assemble(factors, tasks=FLAGS.tasks)
     for task, diff in check_assembly(model, factors).items():
         print(f"{task}: max |assembled - standalone| = {diff:.3g}")
-    summary = kfactor.export_for_serving(model, _out(), FLAGS.overwrite)
+    summary = kfactor.export_for_serving(model, out, FLAGS.overwrite)
     print(f"Assembled {summary['tasks']} -> {summary['directory']}")
 
 
@@ -196,8 +208,13 @@ def export_command(args):
     import kfactor
     from kfactor.export import check_export
 
+    if FLAGS.model_version < 1:
+        raise ValueError(
+            "Expected --model_version >= 1 (TF Serving serves positive "
+            f"version folders). Received: {FLAGS.model_version}."
+        )
+    directory = _writable_out(os.path.join(_out(), str(FLAGS.model_version)))
     model = kfactor.assemble(_load(args), tasks=FLAGS.tasks)
-    directory = os.path.join(_out(), str(FLAGS.model_version))
     summary = kfactor.export_for_serving(model, directory, FLAGS.overwrite)
     for name, outputs in summary["signatures"].items():
         print(f"signature {name}: images -> {', '.join(outputs)}")
@@ -354,8 +371,18 @@ def parse_flags(argv):
     return app.parse_flags_with_usage(argv)
 
 
+def run_one_line_errors(argv):
+    """`run`, printing a command's `CommandError` as one line, exit 1."""
+    try:
+        run(argv)
+    except CommandError as err:
+        message = " ".join(str(err).split())
+        print(f"kfactor {argv[1]}: {message}", file=sys.stderr)
+        sys.exit(1)
+
+
 def main():
-    app.run(run, flags_parser=parse_flags)
+    app.run(run_one_line_errors, flags_parser=parse_flags)
 
 
 if __name__ == "__main__":

@@ -17,6 +17,8 @@ calls `fit`.
 
 import logging
 
+from kfactor import validation
+
 import keras
 import tensorflow as tf
 
@@ -69,7 +71,14 @@ def _run_steps(step, iterator, steps):
             batch = next(iterator)
         except StopIteration:
             break
-        step(batch)
+        try:
+            step(batch)
+        except tf.errors.InvalidArgumentError as err:
+            # A failed kfactor check in the step, as `Factorizer.fit` says it.
+            translated = validation.translate_error(err)
+            if translated is None:
+                raise
+            raise translated from err
         done += 1
     return done
 

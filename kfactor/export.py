@@ -68,6 +68,19 @@ def _check_task_names(tasks):
             )
 
 
+def _check_signature(model):
+    """Raises unless `model` takes one batch of float images of known size."""
+    shape = tuple(model.input.shape)
+    dtype = tf.dtypes.as_dtype(model.input.dtype)
+    if len(shape) != 4 or None in shape[1:] or not dtype.is_floating:
+        raise ValueError(
+            "Expected a model taking float images [batch, height, width, "
+            f"channels] of a known size. Received: input shape {shape}, "
+            f"dtype {dtype.name}. Fix: build it with keras.Input(shape=(H, "
+            "W, C)) (kfactor.assemble does)."
+        )
+
+
 def _with_probabilities(logits, prefix=""):
     return {
         f"{prefix}logits": logits,
@@ -125,6 +138,7 @@ def export_for_serving(
     model = _as_model(model_or_factors, tasks)
     tasks = list(model.output)
     _check_task_names(tasks)
+    _check_signature(model)
     spec = tf.TensorSpec(
         (None, *model.input.shape[1:]), model.input.dtype, name=INPUT_NAME
     )

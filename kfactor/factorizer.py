@@ -8,8 +8,12 @@ network = factorizer.factor_network("shape")   # images -> logits
 ```
 """
 
+import inspect
+
 from kfactor import health
 from kfactor import losses as losses_lib
+from kfactor import manifest as manifest_lib
+from kfactor import validation
 from kfactor.features import TeacherReader
 from kfactor.features import feature_model
 from kfactor.features import flatten_feature
@@ -60,6 +64,25 @@ def _check_tasks(tasks, teacher_classes):
         )
 
 
+def _check_value_range(value_range):
+    if value_range is None:
+        return None
+    low, high = manifest_lib.input_spec((1,), value_range)["value_range"]
+    return (low, high)
+
+
+def _iterations(optimizer):
+    """The optimizer's step count (also a MirroredVariable's)."""
+    return int(tf.convert_to_tensor(optimizer.iterations).numpy())
+
+
+def _epochs_to_run(x, y, args, kwargs):
+    """How many epochs a `keras.Model.fit(x, y, *args, **kwargs)` asks for."""
+    bound = inspect.signature(keras.Model.fit).bind(None, x, y, *args, **kwargs)
+    bound.apply_defaults()
+    return bound.arguments["epochs"] - bound.arguments["initial_epoch"]
+
+
 @keras.saving.register_keras_serializable(package="kfactor")
 class Factorizer(keras.Model):
     """Factorizes a frozen teacher into a common factor and task factors.
@@ -94,8 +117,19 @@ class Factorizer(keras.Model):
             InfoMax pairs with `common_features` (one projection a level).
         common_features: list of the common encoder's layer names, as long as
             `teacher_features`; `None` pairs with the common code.
+        value_range: `(low, high)` of the images (the teacher's input);
+            batches far outside it are refused (`kfactor.validation`), and
+            `save_factors` records it. None: no range check.
+        check_batches: check every batch in the step: finite images in
+            `value_range`, labels in `[0, num_classes)` (`tf.debugging`
+            asserts: no measurable cost on CPU; XLA drops them).
+        stop_on_nonfinite_loss: stop `fit` with a
+            `kfactor.validation.NonFiniteError` naming the loss term that
+            became NaN or Inf, before that step's update. False: train on
+            (as Keras does without `TerminateOnNaN`).
         **objective_options: arguments of `kfactor.losses.imb_objective`
-            (e.g. `beta=1e-3`, `infomax_estimator="infonce"`).
+            (e.g. `beta=1e-3`, `infomax_estimator="infonce"`); a misspelt
+            one is a `TypeError` naming the nearest valid option.
 
     Example:
 
@@ -117,6 +151,9 @@ class Factorizer(keras.Model):
         weight_decay=1e-4,
         teacher_features="auto",
         common_features=None,
+        value_range=manifest_lib.DEFAULT_VALUE_RANGE,
+        check_batches=True,
+        stop_on_nonfinite_loss=True,
         name="factorizer",
         **objective_options,
     ):
@@ -148,6 +185,10 @@ class Factorizer(keras.Model):
             factor.build(((None, *self.image_shape), (None, self.code_dim)))
             self.task_factors[task] = factor
         self.weight_decay = float(weight_decay)
+        self.value_range = _check_value_range(value_range)
+        self.check_batches = bool(check_batches)
+        self.stop_on_nonfinite_loss = bool(stop_on_nonfinite_loss)
+        self._fit_failed = False
         self._init_infomax_features(teacher_features, common_features)
         self._init_objective(losses, objective_options)
         self._init_metrics()
@@ -193,6 +234,11 @@ class Factorizer(keras.Model):
 
     def _init_objective(self, losses, objective_options):
         if losses is None:
+            validation.check_options(
+                objective_options,
+                inspect.signature(losses_lib.imb_objective).parameters,
+                "objective option (kfactor.imb_objective argument)",
+            )
             losses = losses_lib.imb_objective(**objective_options)
         elif objective_options:
             raise ValueError(
@@ -259,31 +305,104 @@ class Factorizer(keras.Model):
             jit_compile = bool(tf.config.list_logical_devices("GPU"))
         super().compile(optimizer=optimizer, jit_compile=jit_compile, **kwargs)
 
+    # === Training ===
+
+    def fit(self, x=None, y=None, *args, **kwargs):
+        """`keras.Model.fit`, with kfactor's checks of the data.
+
+        Before training it checks the structure, shapes and dtypes of `x`
+        (a dataset's `element_spec`) and of `validation_data`; a failed
+        in-step check is raised as the `ValueError` (or
+        `kfactor.validation.NonFiniteError`) it describes; a dataset that
+        yields no batch is a `ValueError`. After a failed `fit`, the next
+        one traces its step afresh.
+        """
+        validation.check_fit_inputs(x, y, self.image_shape, self.task_names)
+        validation_data = kwargs.get("validation_data")
+        if isinstance(validation_data, tf.data.Dataset):
+            validation.check_element_spec(
+                validation_data, self.image_shape, self.task_names
+            )
+        optimizer = getattr(self, "optimizer", None)
+        if optimizer is not None and not optimizer.built:
+            # Built here, eagerly, not inside the first traced step (whose
+            # failure would leave half-made optimizer variables).
+            with self.distribute_strategy.scope():
+                optimizer.build(self.trainable_variables)
+        steps = None if optimizer is None else _iterations(optimizer)
+        history = self._run_checked(super().fit, x, y, *args, **kwargs)
+        if (
+            steps is not None
+            and _iterations(self.optimizer) == steps
+            and _epochs_to_run(x, y, args, kwargs)
+        ):
+            raise ValueError(
+                "Expected the training data to yield at least one batch. "
+                "Received: none (an empty dataset, or one already "
+                "exhausted). Fix: check the data source, or repeat() it and "
+                "pass steps_per_epoch."
+            )
+        return history
+
+    def evaluate(self, x=None, y=None, *args, **kwargs):
+        """`keras.Model.evaluate`, raising failed checks as kfactor errors."""
+        return self._run_checked(super().evaluate, x, y, *args, **kwargs)
+
+    def _run_checked(self, method, *args, **kwargs):
+        if self._fit_failed:
+            # A step that failed while being traced leaves a tf.function
+            # that refuses to create variables: trace new ones.
+            self.make_train_function(force=True)
+            self.make_test_function(force=True)
+            self._fit_failed = False
+        try:
+            return method(*args, **kwargs)
+        except tf.errors.InvalidArgumentError as err:
+            # Raised while running: the traced step itself is sound.
+            translated = validation.translate_error(err)
+            if translated is None:
+                raise
+            raise translated from err
+        except Exception:
+            self._fit_failed = True
+            raise
+
     # === Forward pass ===
 
     def _check_images(self, images):
-        shape = tuple(images.shape)
-        if len(shape) != len(self.image_shape) + 1:
-            expected = ", ".join(map(str, self.image_shape))
-            raise ValueError(
-                f"Expected images shaped [batch, {expected}]. "
-                f"Received: shape={shape}. Fix: batch the dataset "
-                "(dataset.batch(n)) and keep the channel axis."
-            )
+        validation.check_image_signature(
+            images.shape, images.dtype, self.image_shape
+        )
 
     def _check_labels(self, labels):
-        if not isinstance(labels, dict):
-            raise ValueError(
-                "Expected labels as a dict {task: integer labels} with tasks "
-                f"{list(self.task_names)}. Received: {type(labels).__name__}"
+        validation.check_label_signature(labels, self.task_names)
+
+    def _batch_assertions(self, images, labels):
+        """The value checks of one batch (`check_batches`)."""
+        if not self.check_batches:
+            return []
+        checks = [validation.assert_finite_images(images)]
+        if self.value_range is not None:
+            checks.append(
+                validation.assert_images_in_range(images, self.value_range)
             )
-        missing = [t for t in self.task_names if t not in labels]
-        if missing:
-            raise ValueError(
-                f"Labels are missing tasks {missing}. Received label keys: "
-                f"{sorted(labels)}. Fix: yield (images, {{task: labels}}) with "
-                f"every task of {list(self.task_names)}."
+        for task in self.task_names:
+            checks.append(
+                validation.assert_labels_in_range(
+                    labels[task], self.num_classes[task], task
+                )
             )
+        return [c for c in checks if c is not None]
+
+    def _loss_assertions(self, total, terms, after):
+        """Checks that every loss term is finite, after the batch checks."""
+        if not self.stop_on_nonfinite_loss:
+            return []
+        with tf.control_dependencies(after):
+            checks = validation.assert_finite_terms(
+                {**terms, "loss (total)": total}
+            )
+        return [c for c in checks if c is not None]
 
     def _common_forward(self, images, training):
         if self.common_reader is None:
@@ -319,11 +438,13 @@ class Factorizer(keras.Model):
         images, labels, _ = keras.utils.unpack_x_y_sample_weight(data)
         self._check_images(images)
         self._check_labels(labels)
+        checks = self._batch_assertions(images, labels)
         outputs = self._forward(images, training=training)
         total, terms = losses_lib.total_loss(
             self.factor_losses, outputs, labels
         )
-        return total, terms, outputs, labels
+        checks += self._loss_assertions(total, terms, checks)
+        return total, terms, outputs, labels, checks
 
     def _update_metrics(self, total, terms, outputs, labels):
         self.loss_tracker.update_state(total)
@@ -351,7 +472,7 @@ class Factorizer(keras.Model):
     def train_step(self, data):
         replicas = tf.distribute.get_strategy().num_replicas_in_sync
         with tf.GradientTape() as tape:
-            total, terms, outputs, labels = self._forward_and_losses(
+            total, terms, outputs, labels, checks = self._forward_and_losses(
                 data, training=True
             )
             scaled = self.optimizer.scale_loss(total / replicas)
@@ -370,14 +491,17 @@ class Factorizer(keras.Model):
                 (g + self.weight_decay * ops.cast(v, g.dtype), v)
                 for g, v in pairs
             ]
-        self.optimizer.apply(*zip(*pairs))
+        # No update unless the batch and the loss passed their checks.
+        with tf.control_dependencies(checks):
+            self.optimizer.apply(*zip(*pairs))
         return self._update_metrics(total, terms, outputs, labels)
 
     def test_step(self, data):
-        total, terms, outputs, labels = self._forward_and_losses(
+        total, terms, outputs, labels, checks = self._forward_and_losses(
             data, training=False
         )
-        return self._update_metrics(total, terms, outputs, labels)
+        with tf.control_dependencies(checks):
+            return self._update_metrics(total, terms, outputs, labels)
 
     def call(self, images, training=False):
         """The factor networks' logits `{task: Head(z_common + z_task)}`."""
@@ -430,6 +554,11 @@ class Factorizer(keras.Model):
             "weight_decay": self.weight_decay,
             "teacher_features": self.teacher_features,
             "common_features": self.common_features,
+            "value_range": (
+                None if self.value_range is None else list(self.value_range)
+            ),
+            "check_batches": self.check_batches,
+            "stop_on_nonfinite_loss": self.stop_on_nonfinite_loss,
         }
 
     @classmethod

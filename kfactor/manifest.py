@@ -14,6 +14,7 @@ every manifest key.
 """
 
 import datetime
+import glob
 import hashlib
 import json
 import os
@@ -38,6 +39,12 @@ DEFAULT_PREPROCESSING = (
     "float images in value_range, channels last; the factor applies its "
     "own normalisation"
 )
+#: Hidden siblings of a directory being (over)written: `.<name>.tmp-*` holds
+#: the new copy while it is written, `.<name>.old-*/previous` the old one
+#: between the two renames of an overwrite (`kfactor.artifacts`).
+TEMPORARY_INFIX = ".tmp-"
+PREVIOUS_INFIX = ".old-"
+PREVIOUS_DIR = "previous"
 _NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _INT = (int, np.integer)
 
@@ -158,6 +165,39 @@ def utc_now():
     return datetime.datetime.now(datetime.timezone.utc).isoformat(
         timespec="seconds"
     )
+
+
+def previous_copies(target):
+    """Old copies of `target` left by interrupted overwrites, newest first."""
+    target = os.path.abspath(os.fspath(target))
+    pattern = os.path.join(
+        os.path.dirname(target),
+        f".{glob.escape(os.path.basename(target))}{PREVIOUS_INFIX}*",
+        PREVIOUS_DIR,
+    )
+    return sorted(glob.glob(pattern), key=os.path.getmtime, reverse=True)
+
+
+def recovery_hint(path):
+    """How to restore `path` (or its parent) after an interrupted overwrite.
+
+    Returns:
+        A sentence naming the old copy and the command restoring it, or ""
+        when there is nothing to recover.
+    """
+    path = os.path.abspath(os.fspath(path))
+    for target in (path, os.path.dirname(path)):
+        if os.path.exists(target):
+            continue
+        copies = previous_copies(target)
+        if copies:
+            return (
+                f" An overwrite of {target} was interrupted before the new "
+                f"copy was in place; the previous artefact survives in "
+                f"{copies[0]}. Fix: restore it with `mv {copies[0]} "
+                f"{target}`, or save the factors again."
+            )
+    return ""
 
 
 def write_manifest(manifest, directory):

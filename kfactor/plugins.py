@@ -95,6 +95,7 @@ def factor_directories(source):
         raise FileNotFoundError(
             f"Expected a factor directory or a folder of them. Received: "
             f"{source} does not exist. Fix: check the path."
+            + manifest_lib.recovery_hint(source)
         )
     if not os.path.isdir(source):
         raise NotADirectoryError(
@@ -140,6 +141,18 @@ def _merge(found, directory, manifest, origin):
     )
 
 
+def _check_sources(sources):
+    for source in sources:
+        if not isinstance(source, (str, os.PathLike)):
+            raise TypeError(
+                "Expected each source as a path (str or os.PathLike), "
+                f"given as separate arguments. Received: {source!r} "
+                f"({type(source).__name__}). Fix: unpack a list: "
+                "load_factors(*paths), or call load_factors() to discover "
+                "the factors."
+            )
+
+
 def load_factors(*sources, discover=None):
     """Loads the factors in `sources` as `SavedFactor` layers, by name.
 
@@ -159,6 +172,7 @@ def load_factors(*sources, discover=None):
     >>> sorted(factors)                                      # doctest: +SKIP
     ['common', 'orientation', 'pos_x', 'pos_y', 'scale', 'shape']
     """
+    _check_sources(sources)
     if discover is None:
         discover = not sources
     labelled = [(f"argument {i}", s) for i, s in enumerate(sources)]

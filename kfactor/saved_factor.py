@@ -9,6 +9,7 @@ shared by several tasks holds its weights once.
 import os
 
 from kfactor import manifest as manifest_lib
+from kfactor import validation
 
 import keras
 import tensorflow as tf
@@ -105,6 +106,45 @@ def _check_input_spec(restored, manifest, directory):
         )
 
 
+def _graph_mismatch(directory, key, manifest_value, graph_value):
+    return manifest_lib.FactorFormatError(
+        f"Expected the manifest of {directory} to describe its SavedModel. "
+        f"Received: {key}={manifest_value!r} in the manifest, but the graph "
+        f"has {key}={graph_value!r}. Fix: the manifest was edited or "
+        "belongs to another factor; re-save the factor with save_factors."
+    )
+
+
+def _check_graph(restored, manifest, directory):
+    """Checks the manifest's role, code_dim and num_classes on the graph."""
+    role = manifest["role"]
+    graph_role = (
+        manifest_lib.TASK
+        if hasattr(restored, "encode")
+        else manifest_lib.COMMON
+    )
+    if graph_role != role:
+        raise _graph_mismatch(directory, "role", role, graph_role)
+    serve = restored.serve.concrete_functions[0]
+    output_dim = serve.structured_outputs.shape[-1]
+    if role == manifest_lib.COMMON:
+        if output_dim != manifest["code_dim"]:
+            raise _graph_mismatch(
+                directory, "code_dim", manifest["code_dim"], output_dim
+            )
+        return
+    args, kwargs = serve.structured_input_signature
+    z_common = args[1] if len(args) > 1 else kwargs["z_common"]
+    if z_common.shape[-1] != manifest["code_dim"]:
+        raise _graph_mismatch(
+            directory, "code_dim", manifest["code_dim"], z_common.shape[-1]
+        )
+    if output_dim != manifest["num_classes"]:
+        raise _graph_mismatch(
+            directory, "num_classes", manifest["num_classes"], output_dim
+        )
+
+
 @keras.saving.register_keras_serializable(package="kfactor")
 class SavedFactor(keras.layers.Layer):
     """A saved factor (common or task) as a frozen Keras layer.
@@ -116,9 +156,19 @@ class SavedFactor(keras.layers.Layer):
     factor can be the `common` of a new `kfactor.Factorizer`, to train a
     new task factor against it.
 
+    On load the manifest's role, `code_dim` and `num_classes` are checked
+    against the SavedModel's graph. Each call checks its images: shaped
+    `[batch, *input_spec.shape]`, float (float64 is cast to float32; uint8
+    is refused: scale it to the value range first), and, for the common
+    factor and `encode`, finite and within the manifest's `value_range`
+    (and the margin of `kfactor.validation`); a task factor's call trusts
+    the common factor that made its `z_common` from the same images.
+
     Args:
         directory: a factor directory (`kfactor.json` + `saved_model/`).
         trainable: whether the weights may be trained (default frozen).
+        check_inputs: run the value checks of the images on every call
+            (finite, in range); the shape and dtype are always checked.
 
     Attributes:
         manifest: the validated manifest (dict).
@@ -133,21 +183,24 @@ class SavedFactor(keras.layers.Layer):
     TensorShape([2, 10])
     """
 
-    def __init__(self, directory, trainable=False, **kwargs):
+    def __init__(self, directory, trainable=False, check_inputs=True, **kwargs):
         directory = os.path.abspath(os.fspath(directory))
         if not os.path.isdir(directory):
             raise NotADirectoryError(
                 f"Expected a factor directory. Received: {directory} "
                 f"({'a file' if os.path.exists(directory) else 'missing'}). "
                 "Fix: pass the directory holding kfactor.json."
+                + manifest_lib.recovery_hint(directory)
             )
         manifest = manifest_lib.read_manifest(directory)
         kwargs.setdefault("name", manifest["name"])
         super().__init__(trainable=trainable, **kwargs)
         self.directory = directory
         self.manifest = manifest
+        self.check_inputs = bool(check_inputs)
         restored = _load_saved_model(directory, manifest["role"])
         _check_input_spec(restored, manifest, directory)
+        _check_graph(restored, manifest, directory)
         variables = restored_variables(restored, ENDPOINTS[manifest["role"]])
         _check_fingerprint(variables, manifest, directory)
         self._restored = restored
@@ -175,17 +228,57 @@ class SavedFactor(keras.layers.Layer):
 
     # === Layer ===
 
+    def _checked_images(self, images, values=True):
+        """`images` as float32 after the checks; and the value checks."""
+        where = f"images given to factor {self.name!r}"
+        images = tf.convert_to_tensor(images)
+        validation.check_image_signature(
+            images.shape, images.dtype, self.image_spec["shape"], where
+        )
+        images = tf.cast(images, self.image_spec["dtype"])
+        if not (self.check_inputs and values):
+            return images, []
+        checks = [
+            validation.assert_finite_images(images, where),
+            validation.assert_images_in_range(
+                images, self.image_spec["value_range"], where
+            ),
+        ]
+        return images, [c for c in checks if c is not None]
+
+    def _checked_code(self, z_common):
+        z_common = tf.cast(z_common, "float32")
+        if z_common.shape.rank != 2 or z_common.shape[-1] not in (
+            None,
+            self.code_dim,
+        ):
+            raise ValueError(
+                f"Expected z_common shaped [batch, {self.code_dim}] for task "
+                f"factor {self.task!r}. Received: shape "
+                f"{z_common.shape.as_list()}. Fix: pass the output of the "
+                "common factor saved with this task."
+            )
+        return z_common
+
     def call(self, inputs, training=None):
         if self.role == manifest_lib.COMMON:
-            return self._restored.serve(inputs)
+            images, checks = self._checked_images(inputs)
+            with tf.control_dependencies(checks):
+                return self._restored.serve(images)
+        # The values of `images` were checked by the common factor that
+        # made `z_common` from them: only their shape and dtype here.
         images, z_common = inputs
+        images, _ = self._checked_images(images, values=False)
+        z_common = self._checked_code(z_common)
         return self._restored.serve(images, z_common)
 
     def encode(self, images):
         """A task factor's code mean `z_task` (images -> `[batch, dim]`)."""
-        if self.role == manifest_lib.COMMON:
-            return self._restored.serve(images)
-        return self._restored.encode(images)
+        images, checks = self._checked_images(images)
+        with tf.control_dependencies(checks):
+            if self.role == manifest_lib.COMMON:
+                return self._restored.serve(images)
+            return self._restored.encode(images)
 
     def compute_output_shape(self, input_shape):
         if self.role == manifest_lib.COMMON:
@@ -193,7 +286,11 @@ class SavedFactor(keras.layers.Layer):
         return (input_shape[0][0], self.num_classes)
 
     def get_config(self):
-        return {**super().get_config(), "directory": self.directory}
+        return {
+            **super().get_config(),
+            "directory": self.directory,
+            "check_inputs": self.check_inputs,
+        }
 
     @classmethod
     def from_config(cls, config):

@@ -65,3 +65,14 @@ def test_distributed_fit_input_errors():
         distribute.distributed_fit(
             model, helpers.blob_dataset(8), custom_loop="yes"
         )
+
+
+def test_custom_loop_raises_the_factorizers_check_errors():
+    factorizer = helpers.tiny_factorizer()
+    factorizer.compile()
+    images, labels = helpers.blob_images(16)
+    labels = {t: v.copy() for t, v in labels.items()}
+    labels["row"][0] = 99
+    data = tf.data.Dataset.from_tensor_slices((images, labels)).batch(8)
+    with pytest.raises(ValueError, match=r"task 'row' in \[0, 4\)"):
+        distribute.distributed_fit(factorizer, data, custom_loop=True)

@@ -162,7 +162,10 @@ def test_backup_and_restore_resumes_after_a_crash(trained_teacher, tmp_path):
 
 
 def test_early_stopping_and_terminate_on_nan(trained_teacher):
-    factorizer = helpers.tiny_factorizer(trained_teacher)
+    # Opted out of kfactor's own stop (tests/test_validation.py).
+    factorizer = helpers.tiny_factorizer(
+        trained_teacher, stop_on_nonfinite_loss=False
+    )
     factorizer.compile()
     stop = keras.callbacks.EarlyStopping(
         monitor="val_loss", patience=0, min_delta=1e9

@@ -153,4 +153,5 @@ class ArraySplit:
             repeat=repeat,
             pixel_scale=self.pixel_scale,
             drop_remainder=drop_remainder,
+            num_classes=self.num_classes,
         )

@@ -23,6 +23,8 @@ from kfactor.data.grid import DSPRITES_TASKS
 from kfactor.data.grid import index_to_factors
 from kfactor.data.render import render_numpy
 from kfactor.data.render import render_tf
+from kfactor.validation import check_image_values
+from kfactor.validation import check_label_values
 
 import numpy as np
 import tensorflow as tf
@@ -248,11 +250,19 @@ def array_dataset(
     repeat=False,
     pixel_scale=1.0,
     drop_remainder=False,
+    num_classes=None,
+    value_range=(0.0, 1.0),
 ):
     """Batched `(images, {task: labels})` from in-memory arrays.
 
     The arrays are copied once into TensorFlow tensors that the pipeline
     gathers batches from, so they briefly need twice their memory.
+
+    The arrays are checked first (`kfactor.validation`): labels must be
+    whole numbers >= 0 (below `num_classes` when given; float labels such
+    as 1.0 are accepted, 0.5 is an error, never truncated), and images
+    finite and, once multiplied by `pixel_scale`, within `value_range`
+    (8-bit pixels 0-255 need `pixel_scale=1/255`: the opt-in rescale).
 
     Args:
         images: array `(N, H, W, C)`, usually uint8 to save memory.
@@ -264,6 +274,10 @@ def array_dataset(
         pixel_scale: factor applied after casting images to float32 (1 for
             binary images, 1/255 for 8-bit images).
         drop_remainder: whether to drop the last, smaller batch.
+        num_classes: optional dict task -> number of classes, to check
+            the labels against.
+        value_range: `(low, high)` the scaled images must lie in (with
+            the margin of `kfactor.validation`); None: no range check.
 
     Returns:
         A `tf.data.Dataset` of float32 images and a dict of int32 labels.
@@ -286,6 +300,7 @@ def array_dataset(
             "Expected `labels` as a non-empty dict {task: int array}. "
             f"Received: {type(labels).__name__}."
         )
+    check_image_values(images, value_range, "images", scale=pixel_scale)
     label_tensors = {}
     for name, values in labels.items():
         values = np.asarray(values)
@@ -294,7 +309,9 @@ def array_dataset(
                 f"Expected labels[{name!r}] of shape ({len(images)},). "
                 f"Received: shape={values.shape}."
             )
-        label_tensors[name] = tf.constant(values.astype(np.int32))
+        classes = (num_classes or {}).get(name)
+        values = check_label_values(values, classes, f"labels[{name!r}]")
+        label_tensors[name] = tf.constant(values)
     image_table = tf.convert_to_tensor(images)
     scale = tf.constant(pixel_scale, tf.float32)
 
