@@ -212,3 +212,12 @@ def check_assembly(model, factors, images=None):
         )
         for task, logits in assembled.items()
     }
+
+
+__all__ = [
+    "TOLERANCE",
+    "assemble",
+    "check_assembly",
+    "factor_network",
+    "resolve",
+]

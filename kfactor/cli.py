@@ -387,3 +387,14 @@ def main():
 
 if __name__ == "__main__":
     main()
+
+
+__all__ = [
+    "COMMANDS",
+    "COMMAND_FLAGS",
+    "CommandError",
+    "command_help",
+    "main",
+    "run",
+    "run_one_line_errors",
+]

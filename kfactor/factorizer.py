@@ -572,3 +572,8 @@ class Factorizer(keras.Model):
         }
         config["losses"] = [deserialize(loss) for loss in config["losses"]]
         return cls(**config)
+
+
+__all__ = [
+    "Factorizer",
+]

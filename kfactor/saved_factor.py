@@ -307,3 +307,10 @@ class SavedFactor(keras.layers.Layer):
     def __repr__(self):
         what = self.task or self.role
         return f"<SavedFactor {what} from {self.directory}>"
+
+
+__all__ = [
+    "ENDPOINTS",
+    "SavedFactor",
+    "restored_variables",
+]

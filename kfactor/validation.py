@@ -371,3 +371,26 @@ def translate_error(err):
             received = re.sub(r"[\[\]]", " ", tail).split()
             return error(" ".join([message, *received]))
     return None
+
+
+__all__ = [
+    "TAG",
+    "VALUE_RANGE_MARGIN",
+    "NonFiniteError",
+    "assert_finite_images",
+    "assert_finite_terms",
+    "assert_images_in_range",
+    "assert_labels_in_range",
+    "assert_that",
+    "check_element_spec",
+    "check_finite_variables",
+    "check_fit_inputs",
+    "check_image_signature",
+    "check_image_values",
+    "check_label_signature",
+    "check_label_values",
+    "check_options",
+    "in_range",
+    "range_message",
+    "translate_error",
+]

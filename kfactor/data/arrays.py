@@ -155,3 +155,9 @@ class ArraySplit:
             drop_remainder=drop_remainder,
             num_classes=self.num_classes,
         )
+
+
+__all__ = [
+    "SPLITS",
+    "ArraySplit",
+]
