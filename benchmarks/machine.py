@@ -63,10 +63,15 @@ def usable_cores():
         return os.cpu_count()
 
 
+def portable(value):
+    """`value`, or a path's file name: results name no local paths."""
+    return os.path.basename(value) if os.path.isabs(value) else value
+
+
 def environment():
     """The benchmark-relevant environment variables of the coordinator."""
     return {
-        name: value
+        name: portable(value)
         for name, value in sorted(os.environ.items())
         if name.startswith(ENV_PREFIXES) or name in ENV_NAMES
     }
