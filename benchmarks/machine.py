@@ -7,6 +7,9 @@ import socket
 
 ENV_PREFIXES = ("TF_", "MALLOC_", "OMP_", "KMP_", "KERAS_", "CUDA_")
 ENV_NAMES = ("LD_PRELOAD",)
+#: The /proc/cpuinfo flags that decide fp32 convolution and matmul speed.
+SIMD_FLAGS = ("avx", "avx2", "fma", "avx512f", "avx512bw", "avx512_vnni")
+SIMD_FLAGS += ("avx512_bf16", "avx_vnni", "amx_tile", "amx_bf16", "amx_int8")
 
 
 def cpu_model():
@@ -19,6 +22,19 @@ def cpu_model():
     except OSError:
         pass
     return platform.processor() or platform.machine()
+
+
+def cpu_flags():
+    """The `SIMD_FLAGS` this CPU has, in `SIMD_FLAGS` order (Linux)."""
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("flags"):
+                    present = set(line.split(":", 1)[1].split())
+                    return [flag for flag in SIMD_FLAGS if flag in present]
+    except OSError:
+        pass
+    return []
 
 
 def memory_bytes():
@@ -47,10 +63,15 @@ def usable_cores():
         return os.cpu_count()
 
 
+def portable(value):
+    """`value`, or a path's file name: results name no local paths."""
+    return os.path.basename(value) if os.path.isabs(value) else value
+
+
 def environment():
     """The benchmark-relevant environment variables of the coordinator."""
     return {
-        name: value
+        name: portable(value)
         for name, value in sorted(os.environ.items())
         if name.startswith(ENV_PREFIXES) or name in ENV_NAMES
     }
@@ -62,6 +83,7 @@ def machine_info():
         "hostname": socket.gethostname(),
         "platform": platform.platform(),
         "cpu_model": cpu_model(),
+        "cpu_flags": cpu_flags(),
         "cpu_count": os.cpu_count(),
         "usable_cores": usable_cores(),
         "memory_bytes": memory_bytes(),

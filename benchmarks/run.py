@@ -10,8 +10,10 @@ Measures (see the README's performance section and issue 7):
 1. training steps, images/s: the factorization step (`kfactor.Factorizer`,
    teacher + common + 5 task factors) and the teacher step, at each width,
    as `tf.function`, XLA and eager;
-2. the PyTorch reference (`torch_kf_step.py`) interleaved with them, and
-   the ratios kfactor / PyTorch, with glibc's default malloc and with
+2. the PyTorch reference (`torch_reference.py`: eager, channels_last,
+   torch.compile, both) interleaved with them, and the ratios kfactor /
+   each PyTorch variant and / the best of them in each round, with glibc's
+   default malloc and with
    `MALLOC_MMAP_THRESHOLD_=33554432 MALLOC_TRIM_THRESHOLD_=17179869184`;
    the full-width step also with oneDNN off (`TF_ENABLE_ONEDNN_OPTS=0`);
 3. achieved GFLOP/s by formula (`flops.py`) as a share of a 2048^2 fp32
@@ -46,17 +48,12 @@ from benchmarks import machine
 from benchmarks import report
 from benchmarks.schedule import Timing
 from benchmarks.schedule import measure
-from benchmarks.workers import REPO_ROOT
 from benchmarks.workers import WorkerSpec
 from benchmarks.workers import start_workers
 from benchmarks.workers import torch_available
 
-REFERENCE_SCRIPT = os.path.join(
-    REPO_ROOT, os.pardir, "shared", "benchmarks", "torch_kf_step.py"
-)
-TORCH_VENV_PYTHON = os.path.join(
-    REPO_ROOT, os.pardir, "scratch", "torchvenv", "bin", "python"
-)
+TORCH_INSTALL = "pip install torch==2.13.0"
+TORCH_VARIANTS = ("eager", "channels_last", "compile", "compile_channels_last")
 WIDTHS = ("full", "narrow")
 PARTS = ("steps", "malloc", "onednn_off", "xla", "eager", "assembly")
 PARTS += ("export", "data", "layers")
@@ -65,6 +62,12 @@ MALLOC_TUNED = {
     "MALLOC_TRIM_THRESHOLD_": "17179869184",
 }
 ONEDNN_OFF = {"TF_ENABLE_ONEDNN_OPTS": "0"}
+#: PyTorch's CPU kernels run on libgomp, whose threads spin while they wait:
+#: on a machine other processes share, that made eager PyTorch 4.5x slower
+#: (narrow factorization step, 2 threads, 44 vs 200 images/s). PASSIVE is
+#: what a PyTorch user tunes there; it does not slow a quiet machine's
+#: large kernels.
+TORCH_ENV = {"OMP_WAIT_POLICY": "PASSIVE"}
 
 
 def timing_for(args):
@@ -99,12 +102,12 @@ def tf_worker(name, variant, env, items):
 def torch_worker(name, variant, env, items, args):
     config = {
         "items": items,
-        "script": args.torch_script,
         "threads": args.torch_threads,
         "batch_size": args.batch_size,
     }
     command = [args.torch_python, "-m", "benchmarks.worker_torch"]
     command.append(json.dumps(config))
+    env = {**TORCH_ENV, **env}
     return WorkerSpec(name, "pytorch", variant, command, env, items)
 
 
@@ -117,8 +120,18 @@ def step_specs(widths, modes, batch_size, kinds=("factorize", "teacher")):
     ]
 
 
-def torch_specs(widths, kinds):
-    return [{"kind": kind, "width": w} for w in widths for kind in kinds]
+def torch_specs(widths, kinds, variants):
+    """PyTorch items: steps in every variant, inference eager."""
+    specs = []
+    for w in widths:
+        for kind in kinds:
+            if kind in ("factorize", "teacher"):
+                specs += [
+                    {"kind": kind, "width": w, "variant": v} for v in variants
+                ]
+            else:
+                specs.append({"kind": kind, "width": w})
+    return specs
 
 
 def worker_specs(args, use_torch):
@@ -134,7 +147,7 @@ def worker_specs(args, use_torch):
     if "assembly" in parts:
         torch_kinds += ["assembled", "standalone"]
     if use_torch and torch_kinds:
-        specs = torch_specs(widths, torch_kinds)
+        specs = torch_specs(widths, torch_kinds, args.torch_variants)
         workers.append(torch_worker("pytorch", "default", {}, specs, args))
     if "malloc" in parts:
         specs = step_specs(widths, ["function"], batch)
@@ -142,7 +155,8 @@ def worker_specs(args, use_torch):
             tf_worker("kfactor-malloc", "malloc", MALLOC_TUNED, specs)
         )
         if use_torch:
-            specs = torch_specs(widths, ["factorize", "teacher"])
+            kinds = ["factorize", "teacher"]
+            specs = torch_specs(widths, kinds, args.torch_variants)
             workers.append(
                 torch_worker(
                     "pytorch-malloc", "malloc", MALLOC_TUNED, specs, args
@@ -203,11 +217,11 @@ def worker_result(worker):
         "framework": spec.framework,
         "variant": spec.variant,
         "env": spec.env,
-        "command": shlex.join(spec.command[:3]),
+        "command": shlex.join(["python", *spec.command[1:3]]),
         "items": list(worker.items),
         "info": worker.info,
         "peak_rss_bytes": worker.peak_rss_bytes,
-        "log": worker.log_path,
+        "log": os.path.basename(worker.log_path),
     }
 
 
@@ -220,12 +234,6 @@ def output_paths(args, device):
     suffix = "-quick" if args.quick else ""
     stem = os.path.join(args.out, f"run-{device}{suffix}")
     return stem + ".json", stem + ".md"
-
-
-def default_torch_python():
-    if os.path.exists(TORCH_VENV_PYTHON):
-        return os.path.normpath(TORCH_VENV_PYTHON)
-    return sys.executable
 
 
 def comma_list(choices):
@@ -273,8 +281,18 @@ def parse_args(argv=None):
         default="auto",
         help="run the PyTorch reference (auto: if its python imports torch)",
     )
-    parser.add_argument("--torch_python", default=default_torch_python())
-    parser.add_argument("--torch_script", default=REFERENCE_SCRIPT)
+    parser.add_argument(
+        "--torch_python",
+        default=sys.executable,
+        help="the python that runs the PyTorch worker (default: this one)",
+    )
+    parser.add_argument(
+        "--torch_variants",
+        type=comma_list(TORCH_VARIANTS),
+        default=list(TORCH_VARIANTS),
+        help=f"comma list of {', '.join(TORCH_VARIANTS)} (default: all; "
+        "each compile variant compiles for a minute or more on 2 cores)",
+    )
     parser.add_argument("--torch_threads", type=int, default=os.cpu_count())
     parser.add_argument(
         "--max_other",
@@ -296,22 +314,29 @@ def parse_args(argv=None):
 def use_torch(args):
     if args.torch == "off":
         return False
-    available = torch_available(args.torch_python) and os.path.exists(
-        args.torch_script
+    available = torch_available(args.torch_python)
+    advice = (
+        f"{args.torch_python} cannot import torch. Install it with "
+        f"`{TORCH_INSTALL}` (a CPU build; only the benchmark needs it) or "
+        "pass --torch_python."
     )
     if args.torch == "on" and not available:
-        raise SystemExit(
-            f"--torch=on, but {args.torch_python} cannot import torch or "
-            f"{args.torch_script} is missing."
-        )
+        raise SystemExit(f"--torch=on, but {advice}")
     if not available:
-        print(f"PyTorch reference skipped: no torch in {args.torch_python}.")
+        print(f"PyTorch reference skipped: {advice}")
     return available
+
+
+def portable_config(args, timing):
+    """The run's arguments as saved: no absolute paths of this machine."""
+    config = {**vars(args), "timing": dataclasses.asdict(timing)}
+    config["torch_python"] = os.path.basename(args.torch_python)
+    config["out"] = os.path.relpath(args.out)
+    return config
 
 
 def main(argv=None):
     args = parse_args(argv)
-    args.torch_script = os.path.normpath(args.torch_script)
     timing = timing_for(args)
     info = machine.machine_info()
     started = time.perf_counter()
@@ -326,7 +351,7 @@ def main(argv=None):
             worker.close()
     info["load_average_end"] = machine.load_average()
     results = {
-        "config": {**vars(args), "timing": dataclasses.asdict(timing)},
+        "config": portable_config(args, timing),
         "machine": info,
         "workers": {w.spec.name: worker_result(w) for w in workers},
         "entries": {e.key: entry_result(e) for e in entries},

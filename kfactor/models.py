@@ -15,6 +15,7 @@ factor networks take raw [0, 1] images.
 
 from kfactor import keras_graph
 from kfactor.conv import Conv2D
+from kfactor.normalization import FusedBatchNormalization
 
 import keras
 
@@ -61,7 +62,7 @@ def _conv_block(x, width, normalization, name):
         use_bias=False,
         name=name,
     )(x)
-    x = keras.layers.BatchNormalization(name=f"{name}_bn")(x)
+    x = FusedBatchNormalization(name=f"{name}_bn")(x)
     return keras.layers.ReLU(name=f"{name}_relu")(x)
 
 
@@ -84,7 +85,8 @@ def simple_conv64(
         input_shape: `(height, width, channels)` of the [0, 1] input images.
         normalization: `None` (the reference: convolution + bias + ReLU) or
             `"batch"`: each convolution without bias, then
-            `BatchNormalization`, then ReLU. Batch normalization is what
+            batch norm (`kfactor.normalization.FusedBatchNormalization`: the
+            Keras layer on TensorFlow's fused kernel), then ReLU. It is what
             lets the multi-task teacher leave the `shape` plateau within the
             demo's budget (see `kfactor.teacher`).
         name: the model's name.

@@ -71,3 +71,96 @@ def test_layer_ceiling_is_a_goal_row_and_a_table():
     table = "\n".join(report._layer_rows(results))
     assert "| full | conv2 | 4x4x8 | 8 |" in table
     assert "Ceiling, full: " in table and "% of the matmul" in table
+
+
+def _torch_entry(mode, rates):
+    entry = _entry(f"factorize/narrow/{mode}", rates, 128)
+    entry["framework"] = "pytorch"
+    return entry
+
+
+def _versus_torch_results():
+    """kfactor at 100 images/s; PyTorch eager 50 then 80, compile 60 then
+    40: the best PyTorch is compile in round 0 and eager in round 1."""
+    ours = _entry(
+        "factorize/narrow/function",
+        [100.0, 100.0],
+        128,
+        meta={"flops_per_image": 0.1e9},
+    )
+    entries = {
+        "kfactor/default/factorize/narrow/function": ours,
+        "pytorch/default/factorize/narrow/torch_eager": _torch_entry(
+            "torch_eager", [50.0, 80.0]
+        ),
+        "pytorch/default/factorize/narrow/torch_compile": _torch_entry(
+            "torch_compile", [60.0, 40.0]
+        ),
+    }
+    return {"config": {"widths": ["narrow"]}, "entries": entries}
+
+
+def test_kfactor_over_the_best_pytorch_variant_of_each_round():
+    derived = report.derive({**_versus_torch_results(), "workers": {}})
+    ratios = derived["kfactor_over_pytorch"]
+    best = ratios["factorize/narrow/default"]
+    assert abs(best["max"] - 100 / 60) < 1e-12
+    assert best["min"] == 100 / 80
+    assert ratios["factorize/narrow/default/torch_eager"]["max"] == 2.0
+    assert ratios["factorize/narrow/default/torch_compile"]["max"] == 2.5
+    assert derived["pytorch_best_variant"]["factorize/narrow/default"] == [
+        "torch_compile",
+        "torch_eager",
+    ]
+    # PyTorch's GFLOP/s use kfactor's FLOPs of the same step.
+    steps = derived["steps"]
+    key = "pytorch/default/factorize/narrow/torch_eager"
+    assert steps[key]["flops_per_image"] == 0.1e9
+    goals = {g["goal"]: g for g in derived["goals"]}
+    name = "factorize step, narrow width, kfactor / best PyTorch variant"
+    assert goals[f"{name} of each round"]["met"] is True
+
+
+def _worker(framework, info):
+    return {"framework": framework, "variant": "default", "info": info}
+
+
+def test_table_names_the_cpu_flags_and_each_pytorch_variant():
+    results = _versus_torch_results()
+    results["machine"] = {
+        "started": "now",
+        "cpu_model": "Some CPU",
+        "cpu_flags": ["avx2", "avx512f", "avx512_vnni"],
+        "usable_cores": 2,
+        "memory_bytes": 2**30,
+        "hostname": "host",
+        "load_average_start": [1.0, 1.0, 1.0],
+        "load_average_end": [1.0, 1.0, 1.0],
+    }
+    tf_info = {"kfactor": "0", "tensorflow": "2", "keras": "3"}
+    tf_info.update({"framework": "kfactor", "gpus": [], "env": {}})
+    torch_info = {"framework": "pytorch", "torch": "2.13", "threads": 2}
+    torch_info["env"] = {"OMP_WAIT_POLICY": "PASSIVE"}
+    results["workers"] = {
+        "tf": {**_worker("kfactor", tf_info), "peak_rss_bytes": 0},
+        "pt": {**_worker("pytorch", torch_info), "peak_rss_bytes": 0},
+    }
+    for worker in results["workers"].values():
+        worker["items"] = []
+    results.update(
+        config={
+            **results["config"],
+            "timing": {"repeats": 2},
+            "quick": True,
+            "batch_size": 128,
+        },
+        duration_seconds=60.0,
+        retries={"retried_windows": 0},
+    )
+    results["derived"] = report.derive(results)
+    table = report.markdown(results)
+    assert "CPU flags (of AVX2 / AVX-512 / VNNI / AMX): avx2, " in table
+    assert "OMP_WAIT_POLICY=PASSIVE" in table
+    row = "| factorize | narrow | default | 1.62 [1.25, 2.00] | - | "
+    assert row + "2.08 [1.67, 2.50] | - | compile, eager |" in table
+    assert "| factorize | narrow | kfactor | function | default |" in table

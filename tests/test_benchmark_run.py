@@ -1,0 +1,40 @@
+"""The benchmark's coordinator without timing: torch optional, paths."""
+
+import os
+
+from benchmarks import machine
+from benchmarks import run
+
+
+def test_cpu_flags_are_known_simd_flags():
+    flags = machine.cpu_flags()
+    assert set(flags) <= set(machine.SIMD_FLAGS)
+    assert "cpu_flags" in machine.machine_info()
+
+
+def test_without_torch_the_run_says_how_to_install_it(capsys, tmp_path):
+    args = run.parse_args(["--torch_python", str(tmp_path / "no-python")])
+    assert run.use_torch(args) is False
+    assert "pip install torch==2.13.0" in capsys.readouterr().out
+    frameworks = {w.framework for w in run.worker_specs(args, False)}
+    assert frameworks == {"kfactor"}
+
+
+def test_pytorch_steps_come_in_every_variant():
+    args = run.parse_args(["--parts=steps", "--widths=narrow"])
+    torch_workers = [
+        w for w in run.worker_specs(args, True) if w.framework == "pytorch"
+    ]
+    assert len(torch_workers) == 1
+    specs = torch_workers[0].items
+    variants = {s["variant"] for s in specs if s["kind"] == "factorize"}
+    assert variants == set(run.TORCH_VARIANTS)
+    assert torch_workers[0].env["OMP_WAIT_POLICY"] == "PASSIVE"
+
+
+def test_saved_config_has_no_absolute_paths(tmp_path):
+    args = run.parse_args(["--out", str(tmp_path)])
+    config = run.portable_config(args, run.timing_for(args))
+    for value in config.values():
+        if isinstance(value, str):
+            assert not os.path.isabs(value), value
