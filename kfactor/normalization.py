@@ -78,3 +78,6 @@ class FusedBatchNormalization(keras.layers.BatchNormalization):
                 moving * self.momentum + value * (1.0 - self.momentum)
             )
         return outputs
+
+
+__all__ = ["FusedBatchNormalization"]

@@ -1,6 +1,6 @@
 """The fused-encoder prototype computes what the separate encoders do."""
 
-import kfactor
+from kfactor.models import NARROW_WIDTHS
 
 import numpy as np
 import tensorflow as tf
@@ -15,14 +15,14 @@ def _images(batch_size=8):
 
 def test_fused_encoders_give_the_same_loss_and_gradients():
     loss_separate, loss_fused, max_diff = fused_encoders.check_equal(
-        kfactor.NARROW_WIDTHS, batch_size=8
+        NARROW_WIDTHS, batch_size=8
     )
     assert abs(loss_separate - loss_fused) <= 1e-6 * abs(loss_separate)
     assert max_diff < 1e-5
 
 
 def test_fused_weights_split_back_into_each_encoder():
-    encoders = fused_encoders.separate_encoders(kfactor.NARROW_WIDTHS, 3)
+    encoders = fused_encoders.separate_encoders(NARROW_WIDTHS, 3)
     fused = fused_encoders.FusedEncoders(encoders)
     for encoder, weights in zip(encoders, fused.split_weights()):
         expected = encoder.get_weights()

@@ -14,7 +14,13 @@ from absl import app
 
 from tests.test_cli_factors import run_cli
 
-FIGURES = ("accuracy.png", "mi_heatmaps.png", "leakage.png")
+FIGURES = (
+    "accuracy.png",
+    "mi_heatmaps.png",
+    "leakage.png",
+    "leakage_knn.png",
+    "probe_mi.png",
+)
 #: The settings that choose the images of the train and test splits.
 SPLIT_FIELDS = ("num_train", "num_test", "batch_size", "seed")
 
@@ -36,7 +42,8 @@ def evaluation(demo_run):
 def saved_artefacts_part(run):
     """The demo report less what only the run itself measures: the
     single-task baseline (trained in the run, not saved), the common-factor
-    section and the orientation table."""
+    section, the transfer table (its random-encoder floor is built in the
+    run) and the orientation table."""
     run = dict(run)
     run["tasks"] = {
         task: {k: v for k, v in scores.items() if k != "single_task_accuracy"}
@@ -47,7 +54,7 @@ def saved_artefacts_part(run):
         for k, v in run["disentanglement"].items()
         if k != "single_task_leakage"
     }
-    for key in ("common_factor", "orientation_accuracy"):
+    for key in ("common_factor", "orientation_accuracy", "transfer"):
         run.pop(key, None)
     return run
 

@@ -139,7 +139,7 @@ def test_factorization_step_same_losses_and_gradients_as_keras_batch_norm():
     results = []
     for factorizer in (fused, stock):
         with tf.GradientTape() as tape:
-            total, terms, _, _ = factorizer._forward_and_losses(
+            total, terms, *_ = factorizer._forward_and_losses(
                 (images, labels), training=True
             )
         variables = factorizer.trainable_variables
