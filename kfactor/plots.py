@@ -87,6 +87,21 @@ def mi_heatmaps(mi_per_dim, factor_names, task_names, code_dims, path):
     return _save(fig, path)
 
 
+def _annotate(ax, values, shade):
+    """Writes each cell's value on a heatmap, white on its dark cells
+    (`shade < 0.5` on the 0-1 colour scale)."""
+    for (r, c), value in np.ndenumerate(values):
+        ax.text(
+            c,
+            r,
+            f"{value:.2f}",
+            ha="center",
+            va="center",
+            fontsize=8,
+            color="white" if shade[r, c] < 0.5 else "black",
+        )
+
+
 def _annotated_leakage(ax, matrix, leakage, title):
     image = _heatmap(
         ax,
@@ -96,16 +111,7 @@ def _annotated_leakage(ax, matrix, leakage, title):
         title,
         1.0,
     )
-    for (r, c), value in np.ndenumerate(matrix):
-        ax.text(
-            c,
-            r,
-            f"{value:.2f}",
-            ha="center",
-            va="center",
-            fontsize=8,
-            color="white" if value < 0.5 else "black",
-        )
+    _annotate(ax, matrix, shade=matrix)
     ax.set_ylabel("task code")
     ax.set_xlabel("factor")
     return image
@@ -156,16 +162,7 @@ def probe_mi_heatmap(section, path):
         "Probe MI lower bound / H(factor) (cells: nats)",
         1.0,
     )
-    for (r, c), value in np.ndenumerate(nats):
-        ax.text(
-            c,
-            r,
-            f"{value:.2f}",
-            ha="center",
-            va="center",
-            fontsize=8,
-            color="white" if normalized[r, c] < 0.5 else "black",
-        )
+    _annotate(ax, nats, shade=normalized)
     ax.set_ylabel("code block")
     ax.set_xlabel("factor")
     fig.colorbar(image, ax=ax)
