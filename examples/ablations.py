@@ -327,6 +327,20 @@ def _get(*keys):
     return read
 
 
+def machine():
+    """The CPU model and core count, for the report's header."""
+    model = "unknown CPU"
+    if os.path.exists("/proc/cpuinfo"):
+        with open("/proc/cpuinfo") as f:
+            names = [
+                line.split(":", 1)[1].strip()
+                for line in f
+                if line.startswith("model name")
+            ]
+        model = names[0] if names else model
+    return f"{model}, {os.cpu_count()} cores"
+
+
 def markdown(results, command, seconds):
     seeds = list(results)
     names = list(results[seeds[0]])
@@ -336,7 +350,8 @@ def markdown(results, command, seconds):
     lines = [
         "# Results: ablations on procedural dSprites",
         "",
-        f"Regenerate with `{command}` ({seconds / 60:.0f} min on this run).",
+        f"Regenerate with `{command}` ({seconds / 60:.0f} min on this run, "
+        f"{machine()}).",
         "",
         f"{len(seeds)} seeds (mean ± std over seeds). Every model trains "
         f"{FLAGS.steps} steps of batch 64 (the demo trains 3,910), on the "
