@@ -40,7 +40,7 @@ def scaled_widths(widths, width_multiplier):
     return tuple(max(1, int(round(w * width_multiplier))) for w in widths)
 
 
-NORMALIZATIONS = (None, "batch")
+NORMALIZATIONS = (None, "batch", "fused_batch")
 
 
 def _conv_block(x, width, normalization, name):
@@ -62,7 +62,10 @@ def _conv_block(x, width, normalization, name):
         use_bias=False,
         name=name,
     )(x)
-    x = FusedBatchNormalization(name=f"{name}_bn")(x)
+    if normalization == "fused_batch":
+        x = FusedBatchNormalization(name=f"{name}_bn")(x)
+    else:
+        x = keras.layers.BatchNormalization(name=f"{name}_bn")(x)
     return keras.layers.ReLU(name=f"{name}_relu")(x)
 
 
@@ -83,12 +86,16 @@ def simple_conv64(
         widths: output channels of the six convolutions.
         width_multiplier: scales every width (e.g. 0.5 for half width).
         input_shape: `(height, width, channels)` of the [0, 1] input images.
-        normalization: `None` (the reference: convolution + bias + ReLU) or
+        normalization: `None` (the reference: convolution + bias + ReLU),
             `"batch"`: each convolution without bias, then
-            batch norm (`kfactor.normalization.FusedBatchNormalization`: the
-            Keras layer on TensorFlow's fused kernel), then ReLU. It is what
-            lets the multi-task teacher leave the `shape` plateau within the
-            demo's budget (see `kfactor.teacher`).
+            `keras.layers.BatchNormalization`, then ReLU (what lets the
+            multi-task teacher leave the `shape` plateau within the demo's
+            budget; see `kfactor.teacher`), or `"fused_batch"`: the same
+            with `kfactor.normalization.FusedBatchNormalization`, the Keras
+            layer on TensorFlow's one-kernel fused batch norm (opt-in: a
+            faster training step in A/B, but a saved factor's logits then
+            differ from the in-memory network's by float32 rounding, 5.3e-5
+            in the demo, where Keras's batch norm gives exactly 0).
         name: the model's name.
 
     Returns:

@@ -77,14 +77,18 @@ def test_config_roundtrip_and_registration():
     assert type(revived) is FusedBatchNormalization
 
 
-def test_simple_conv64_uses_it_and_loads_keras_weights():
+def test_simple_conv64_uses_it_when_asked_and_loads_keras_weights():
     encoder = models.simple_conv64(widths=models.NARROW_WIDTHS)
-    batch = models.simple_conv64(
+    keras_batch = models.simple_conv64(
         widths=models.NARROW_WIDTHS, normalization="batch"
     )
-    assert not any(
-        isinstance(layer, FusedBatchNormalization) for layer in encoder.layers
+    batch = models.simple_conv64(
+        widths=models.NARROW_WIDTHS, normalization="fused_batch"
     )
+    for model in (encoder, keras_batch):
+        assert not any(
+            isinstance(layer, FusedBatchNormalization) for layer in model.layers
+        )
     norms = [
         layer
         for layer in batch.layers
@@ -107,7 +111,9 @@ def _with_keras_batch_norm(model):
 
 
 def test_factorization_step_same_losses_and_gradients_as_keras_batch_norm():
-    config = demo.DemoConfig(widths=models.NARROW_WIDTHS, latent_dim=8)
+    config = demo.DemoConfig(
+        widths=models.NARROW_WIDTHS, latent_dim=8, normalization="fused_batch"
+    )
     teacher = demo.build_teacher(config)
     fused = demo.build_factorizer(
         teacher, config, task_names=("shape", "scale"), variational=False
