@@ -25,7 +25,13 @@ def accuracy_bars(accuracies, path):
         path: PNG file to write.
     """
     models = list(accuracies)
-    tasks = list(next(iter(accuracies.values())))
+    # Tasks every model predicts (a factorization with held-out factors
+    # has fewer than its teacher), in the first model's order.
+    tasks = [
+        t
+        for t in next(iter(accuracies.values()))
+        if all(t in scores for scores in accuracies.values())
+    ]
     width = 0.8 / len(models)
     fig, ax = plt.subplots(
         figsize=(1.6 * len(tasks) + 2, 3.6), layout="constrained"

@@ -214,3 +214,31 @@ def test_bad_demo_flags_are_one_line_before_anything_is_written(
         with pytest.raises(app.UsageError, match=message):
             cli.run(["kfactor", "demo"])
     assert not out.exists()
+
+
+def test_demo_with_held_out_factors_reports_their_transfer(tmp_path):
+    report = demo.run_demo(
+        demo.DemoConfig(
+            num_train=128,
+            num_test=128,
+            held_out=("scale",),
+            train_teacher=True,
+            teacher_epochs=1,
+            teacher_num_train=128,
+            factor_epochs=1,
+            single_task_epochs=0,
+            widths=(4,) * 6,
+            latent_dim=4,
+            eval_train_examples=128,
+            eval_test_examples=128,
+            verbose=0,
+            output_dir=str(tmp_path),
+        )
+    )
+    assert "scale" not in report["tasks"] and "shape" in report["tasks"]
+    transfer = report["transfer"]
+    assert transfer["held_out"] == ["scale"]
+    assert transfer["factors"]["scale"]["held_out"]
+    assert not transfer["factors"]["shape"]["held_out"]
+    assert "| scale (held out) |" in demo.format_table(report)
+    assert os.path.getsize(tmp_path / "transfer.png") > 1000

@@ -82,3 +82,49 @@ def test_report_figures_writes_the_three_files(tmp_path):
     }
     assert all(os.path.getsize(path) > 1000 for path in paths.values())
     assert png_size(paths["leakage"])[0] == 12 * DPI  # with single-task
+
+
+def test_accuracy_bars_draw_the_tasks_every_model_has(tmp_path):
+    # A factorization with held-out factors predicts fewer tasks than its
+    # teacher: only the shared tasks get bars (and nothing is looked up).
+    accuracies = {
+        "teacher": {t: 0.9 for t in FACTORS},
+        "factor networks": {t: 0.8 for t in TASKS},
+    }
+    wide = png_size(
+        plots.accuracy_bars(
+            {"teacher": accuracies["teacher"]}, tmp_path / "a.png"
+        )
+    )
+    shared = png_size(plots.accuracy_bars(accuracies, tmp_path / "b.png"))
+    assert shared[0] < wide[0]
+
+
+def test_transfer_bars_and_probe_mi_heatmap(tmp_path):
+    transfer = {
+        "representations": ["common", "teacher", "random_encoder"],
+        "held_out": ["pos_x"],
+        "factors": {
+            f: {
+                "held_out": f == "pos_x",
+                "chance": 0.1,
+                "common": 0.7,
+                "teacher": 0.9,
+                "random_encoder": 0.2,
+            }
+            for f in FACTORS
+        },
+    }
+    path = plots.transfer_bars(transfer, tmp_path / "t.png")
+    assert os.path.getsize(path) > 1000
+    rng = np.random.default_rng(1)
+    section = {
+        "block_names": ["common", *TASKS, "teacher"],
+        "factor_names": FACTORS,
+        "matrix": rng.uniform(size=(5, 4)).tolist(),
+        "normalized": rng.uniform(size=(5, 4)).tolist(),
+    }
+    width, height = png_size(
+        plots.probe_mi_heatmap(section, tmp_path / "m.png")
+    )
+    assert (width, height) == (6.5 * DPI, 4.8 * DPI)
