@@ -306,15 +306,10 @@ def block_dci(
             f"importance={importance!r}."
         )
     _check_max_samples(max_train_samples)
-    (
-        blocks_train,
-        factors_train,
-        blocks_test,
-        factors_test,
-        names,
-    ) = _validation.check_block_splits(
+    checked = _validation.check_block_splits(
         blocks_train, factors_train, blocks_test, factors_test, factor_names
     )
+    blocks_train, factors_train, blocks_test, factors_test, names = checked
     block_names = list(blocks_train)
     if max_train_samples is not None and len(factors_train) > max_train_samples:
         rng = sklearn_utils.check_random_state(random_state)

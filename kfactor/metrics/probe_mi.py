@@ -131,15 +131,10 @@ def probe_mutual_info(
     >>> bool(result.matrix[0, 0] > 0.6)   # H(v) = log 2 = 0.69
     True
     """
-    (
-        blocks_train,
-        factors_train,
-        blocks_test,
-        factors_test,
-        names,
-    ) = _validation.check_block_splits(
+    checked = _validation.check_block_splits(
         blocks_train, factors_train, blocks_test, factors_test, factor_names
     )
+    blocks_train, factors_train, blocks_test, factors_test, names = checked
     block_names = tuple(blocks_train)
     entropy = np.array(
         [

@@ -288,15 +288,10 @@ def leakage_matrix(
         raise ValueError(
             f"Expected probe in {PROBES}. Received: probe={probe!r}"
         )
-    (
-        blocks_train,
-        factors_train,
-        blocks_test,
-        factors_test,
-        names,
-    ) = _validation.check_block_splits(
+    checked = _validation.check_block_splits(
         blocks_train, factors_train, blocks_test, factors_test, factor_names
     )
+    blocks_train, factors_train, blocks_test, factors_test, names = checked
     block_names = tuple(blocks_train)
     matrix = np.zeros((len(block_names), len(names)))
     for b, block in enumerate(block_names):
