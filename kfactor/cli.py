@@ -17,6 +17,7 @@ import sys
 # before this module) imports TensorFlow: kfactor/backend.py.
 from kfactor.demo import DemoConfig
 from kfactor.evaluate import DATA_FIELDS
+from kfactor.validation import NonFiniteError
 
 from absl import app
 from absl import flags
@@ -140,7 +141,11 @@ def demo_command(args):
     except (ValueError, TypeError) as err:
         # Bad flags: one line, nothing written yet.
         raise CommandError(f"{type(err).__name__}: {err}") from err
-    report = demo.run_demo(config)
+    try:
+        report = demo.run_demo(config)
+    except NonFiniteError as err:
+        # Training diverged: the message names the term and the fixes.
+        raise CommandError(f"{type(err).__name__}: {err}") from err
     print(demo.format_table(report))
     print(
         f"\n{report['num_train_images']} train / {report['num_test_images']} "

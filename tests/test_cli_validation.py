@@ -77,3 +77,21 @@ def test_the_console_entry_prints_one_line(tmp_path):
     assert "Traceback" not in result.stderr
     assert "flags:" not in result.stderr + result.stdout
     assert not out.exists()
+
+
+def test_a_diverged_demo_is_one_line_naming_the_term(monkeypatch, capsys):
+    from kfactor import demo
+    from kfactor import validation
+
+    def diverge(config):
+        raise validation.NonFiniteError(
+            "Expected a finite loss term 'infomin_loss'. Fix: lower the "
+            "learning rate."
+        )
+
+    monkeypatch.setattr(demo, "run_demo", diverge)
+    assert run_main("demo") == 1
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert len(lines) == 1
+    assert "NonFiniteError" in lines[0] and "'infomin_loss'" in lines[0]
+    assert "lower the learning rate" in lines[0]
