@@ -46,7 +46,6 @@ from kfactor.common_report import RANDOM_ENCODER
 from kfactor.common_report import common_factor_report
 from kfactor.common_report import transfer_report
 from kfactor.report import excess_leakage
-from kfactor.report import leakage_section
 from kfactor.teacher import warmup_cosine_adam
 
 import keras
@@ -79,7 +78,6 @@ VARIANTS = {
     },
     "KF, deterministic task codes": {"variational": False},
 }
-PROBES = (("linear", "leakage"), ("knn", "leakage_knn"))
 
 
 def _config(seed):
@@ -133,22 +131,10 @@ def _single_task_sections(networks, config):
     readers = {
         task: demo.code_reader(networks, task) for task in networks.task_names
     }
-    (train, train_f), (test, test_f) = demo.collect_split_codes(
+    train, test = demo.collect_split_codes(
         readers, demo.dsprites_splits(config)[0], _test_ds(config), config
     )
-    return {
-        probe: leakage_section(
-            train,
-            train_f,
-            test,
-            test_f,
-            data_lib.DSPRITES_TASKS,
-            probe=probe,
-            intrinsic=data_lib.DSPRITES_INTRINSIC_LEAKAGE,
-            random_state=config.seed,
-        )
-        for probe, _ in PROBES
-    }
+    return demo.leakage_sections(train, test, networks.task_names, config)
 
 
 def _test_ds(config):
@@ -165,24 +151,13 @@ def _factorization_row(factorizer, teacher_accuracy, single, config):
         **factorizer_readers(factorizer),
         RANDOM_ENCODER: demo.random_encoder_reader(config),
     }
-    (train, train_f), (test, test_f) = demo.collect_split_codes(
+    split = demo.collect_split_codes(
         readers, demo.dsprites_splits(config)[0], test_ds, config
     )
+    (train, train_f), (test, test_f) = split
     tasks = factorizer.task_names
     factor_names = data_lib.DSPRITES_TASKS
-    sections = {
-        probe: leakage_section(
-            {t: train[t] for t in tasks},
-            train_f,
-            {t: test[t] for t in tasks},
-            test_f,
-            factor_names,
-            probe=probe,
-            intrinsic=data_lib.DSPRITES_INTRINSIC_LEAKAGE,
-            random_state=config.seed,
-        )
-        for probe, _ in PROBES
-    }
+    sections = demo.leakage_sections(*split, tasks, config)
     row.update(_leakage_summary(sections))
     for probe, section in sections.items():
         excess = excess_leakage(

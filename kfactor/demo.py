@@ -633,6 +633,34 @@ def numpy_head(head):
     return logits
 
 
+#: Leakage probe -> its section's key in the disentanglement report.
+LEAKAGE_KEYS = {"linear": "leakage", "knn": "leakage_knn"}
+
+
+def leakage_sections(train, test, blocks, config):
+    """`{probe: leakage_section}` of the `blocks` codes, both probes.
+
+    Args:
+        train, test: `(codes, factors)` from `collect_split_codes`.
+        blocks: the code names to probe (task codes).
+        config: the run's `DemoConfig` (the probes' seed).
+    """
+    (train_codes, train_factors), (test_codes, test_factors) = train, test
+    return {
+        probe: leakage_section(
+            {b: train_codes[b] for b in blocks},
+            train_factors,
+            {b: test_codes[b] for b in blocks},
+            test_factors,
+            data_lib.DSPRITES_TASKS,
+            probe=probe,
+            intrinsic=data_lib.DSPRITES_INTRINSIC_LEAKAGE,
+            random_state=config.seed,
+        )
+        for probe in LEAKAGE_KEYS
+    }
+
+
 def single_task_leakage(networks, kf_report, train_ds, test_ds, config):
     """The single-task networks' leakage (both probes) and KF's excess.
 
@@ -644,21 +672,10 @@ def single_task_leakage(networks, kf_report, train_ds, test_ds, config):
     readers = {
         task: code_reader(networks, task) for task in networks.task_names
     }
-    (train, train_factors), (test, test_factors) = collect_split_codes(
-        readers, train_ds, test_ds, config
-    )
-    sections = {}
-    for probe, key in (("linear", "leakage"), ("knn", "leakage_knn")):
-        single = leakage_section(
-            train,
-            train_factors,
-            test,
-            test_factors,
-            data_lib.DSPRITES_TASKS,
-            probe=probe,
-            intrinsic=data_lib.DSPRITES_INTRINSIC_LEAKAGE,
-            random_state=config.seed,
-        )
+    train, test = collect_split_codes(readers, train_ds, test_ds, config)
+    sections = leakage_sections(train, test, networks.task_names, config)
+    for probe, key in LEAKAGE_KEYS.items():
+        single = sections[probe]
         excess = excess_leakage(
             kf_report[key], single, data_lib.DSPRITES_INTRINSIC_LEAKAGE
         )
@@ -668,7 +685,6 @@ def single_task_leakage(networks, kf_report, train_ds, test_ds, config):
             "nonintrinsic_cells_below_reference"
         ]
         single["nonintrinsic_cells"] = excess["nonintrinsic_cells"]
-        sections[probe] = single
     return sections
 
 
@@ -923,6 +939,7 @@ __all__ = [
     "BASELINE_COLUMNS",
     "KD_STUDENT_FILE",
     "KD_STUDENT_WIDTH_MULTIPLIER",
+    "LEAKAGE_KEYS",
     "PRETRAINED_DIR",
     "PRETRAINED_TEACHER",
     "PRETRAINED_TEACHER_INFO",
@@ -947,6 +964,7 @@ __all__ = [
     "evaluate_readers",
     "format_table",
     "get_teacher",
+    "leakage_sections",
     "load_pretrained_teacher",
     "numpy_head",
     "optimizer_for",
