@@ -17,6 +17,20 @@ PROBE_MI_FIGURE = "probe_mi.png"
 TRANSFER_FIGURE = "transfer.png"
 
 
+def _grouped_bars(series, num_groups):
+    """A figure with one labelled bar per series in each of `num_groups`
+    groups; `series` is name -> one value per group."""
+    width = 0.8 / len(series)
+    fig, ax = plt.subplots(
+        figsize=(1.6 * num_groups + 2, 3.6), layout="constrained"
+    )
+    for i, (name, values) in enumerate(series.items()):
+        x = np.arange(num_groups) + (i - (len(series) - 1) / 2) * width
+        bars = ax.bar(x, values, width, label=name)
+        ax.bar_label(bars, fmt="%.2f", fontsize=7, padding=1)
+    return fig, ax
+
+
 def accuracy_bars(accuracies, path):
     """Grouped bars: per task, one bar per model (teacher, KD, factors).
 
@@ -32,15 +46,9 @@ def accuracy_bars(accuracies, path):
         for t in next(iter(accuracies.values()))
         if all(t in scores for scores in accuracies.values())
     ]
-    width = 0.8 / len(models)
-    fig, ax = plt.subplots(
-        figsize=(1.6 * len(tasks) + 2, 3.6), layout="constrained"
+    fig, ax = _grouped_bars(
+        {m: [accuracies[m][t] for t in tasks] for m in models}, len(tasks)
     )
-    for i, model in enumerate(models):
-        values = [accuracies[model][t] for t in tasks]
-        x = np.arange(len(tasks)) + (i - (len(models) - 1) / 2) * width
-        bars = ax.bar(x, values, width, label=model)
-        ax.bar_label(bars, fmt="%.2f", fontsize=7, padding=1)
     ax.set_xticks(np.arange(len(tasks)), tasks)
     ax.set_ylim(0, 1.08)
     ax.set_ylabel("test accuracy")
@@ -186,15 +194,10 @@ def transfer_bars(transfer, path):
     """
     factors = list(transfer["factors"])
     names = transfer["representations"]
-    width = 0.8 / len(names)
-    fig, ax = plt.subplots(
-        figsize=(1.6 * len(factors) + 2, 3.6), layout="constrained"
+    fig, ax = _grouped_bars(
+        {n: [transfer["factors"][f][n] for f in factors] for n in names},
+        len(factors),
     )
-    for i, name in enumerate(names):
-        values = [transfer["factors"][f][name] for f in factors]
-        x = np.arange(len(factors)) + (i - (len(names) - 1) / 2) * width
-        bars = ax.bar(x, values, width, label=name)
-        ax.bar_label(bars, fmt="%.2f", fontsize=7, padding=1)
     for k, factor in enumerate(factors):
         chance = transfer["factors"][factor]["chance"]
         ax.hlines(chance, k - 0.4, k + 0.4, colors="k", linestyles=":")
