@@ -17,7 +17,7 @@ times).
 """
 
 import kfactor
-from kfactor.assembly import factor_network
+from kfactor.factors.assembly import factor_network
 
 import tensorflow as tf
 

@@ -61,8 +61,8 @@ def with_batch_norm(model, batch_norm_class):
     """A copy of `model` (same weights), its batch norms of the given class.
 
     `keras.layers.BatchNormalization` (Keras's, from `moments`) or
-    `kfactor.normalization.FusedBatchNormalization` (one fused kernel, what
-    `simple_conv64(normalization="batch")` builds).
+    `kfactor.layers.normalization.FusedBatchNormalization` (one fused kernel,
+    what `simple_conv64(normalization="batch")` builds).
     """
     clone = keras.models.clone_model(
         model, clone_function=_clone_with(batch_norm_class)

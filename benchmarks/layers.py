@@ -6,7 +6,8 @@ with nothing else around it: the six trained networks' layer `k` forward
 with the gradients of its input (but layer 1's: an image needs none) and of
 its weights, plus the frozen teacher's layer `k` forward, each network on
 its own random input of the layer's shape. The layers are the library's own
-(`kfactor.conv.Conv2D`, oneDNN on CPU). FLOPs are counted as the step counts
+(`kfactor.layers.conv.Conv2D`, oneDNN on CPU). FLOPs are counted as the step
+counts
 them: 2 (3 * 6 + 1) * forward MACs of the graph.
 
 Summed over the six layers, these windows are the step's time without its
@@ -14,8 +15,8 @@ losses, optimizer, heads or glue: their FLOPs over their time is a ceiling
 of the step's GFLOP/s that a faster loss or optimizer cannot lift.
 """
 
-from kfactor.conv import Conv2D
-from kfactor.models import simple_conv64
+from kfactor.layers.conv import Conv2D
+from kfactor.zoo.simple_conv import simple_conv64
 
 import keras
 import tensorflow as tf

@@ -13,8 +13,8 @@ import tempfile
 
 import kfactor
 from kfactor import demo
-from kfactor.models import FULL_WIDTHS
-from kfactor.models import NARROW_WIDTHS
+from kfactor.zoo.simple_conv import FULL_WIDTHS
+from kfactor.zoo.simple_conv import NARROW_WIDTHS
 
 import numpy as np
 import tensorflow as tf

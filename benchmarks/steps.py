@@ -6,7 +6,7 @@ Modes: `eager` (`run_eagerly=True`), `function` (`tf.function`,
 `jit_compile=False`) and `xla` (`jit_compile=True`).
 """
 
-from kfactor.teacher import compile_teacher
+from kfactor.training.teacher import compile_teacher
 
 import keras
 

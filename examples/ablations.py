@@ -37,16 +37,16 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 from kfactor import data as data_lib
 from kfactor import demo
 from kfactor import metrics
-from kfactor.baseline import DistilledStudent
-from kfactor.codes import COMMON
-from kfactor.codes import TEACHER as TEACHER_CODE
-from kfactor.codes import concatenate_blocks
-from kfactor.codes import factorizer_readers
-from kfactor.common_report import RANDOM_ENCODER
-from kfactor.common_report import common_factor_report
-from kfactor.common_report import transfer_report
-from kfactor.report import excess_leakage
-from kfactor.teacher import warmup_cosine_adam
+from kfactor.evaluation.codes import COMMON
+from kfactor.evaluation.codes import TEACHER as TEACHER_CODE
+from kfactor.evaluation.codes import concatenate_blocks
+from kfactor.evaluation.codes import factorizer_readers
+from kfactor.evaluation.common_report import RANDOM_ENCODER
+from kfactor.evaluation.common_report import common_factor_report
+from kfactor.evaluation.common_report import transfer_report
+from kfactor.evaluation.report import excess_leakage
+from kfactor.training.baselines import DistilledStudent
+from kfactor.training.teacher import warmup_cosine_adam
 
 import keras
 import numpy as np

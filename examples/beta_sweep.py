@@ -27,7 +27,7 @@ import time
 
 import kfactor  # noqa: F401  (TF backend and oneDNN first)
 from kfactor import demo
-from kfactor.report import leakage_section
+from kfactor.evaluation.report import leakage_section
 
 import keras
 import numpy as np

@@ -12,8 +12,8 @@ One machine, all its GPUs (or `--cpu_replicas=2` to try two CPU replicas):
 
 Several machines: run the same command on every worker, each with its own
 `TF_CONFIG` (same cluster, its own index; worker 0 is the chief and writes
-`--save_dir`). `kfactor.distribute.distributed_fit` trains with `fit` on one
-machine and with a plain `strategy.run` loop across workers:
+`--save_dir`). `kfactor.training.distribute.distributed_fit` trains with `fit`
+on one machine and with a plain `strategy.run` loop across workers:
 
     TF_CONFIG='{"cluster": {"worker": ["host1:12345", "host2:12345"]},
                 "task": {"type": "worker", "index": 0}}' \
@@ -25,10 +25,10 @@ import os
 import tempfile
 
 import kfactor
-from kfactor.distribute import distributed_fit
-from kfactor.distribute import is_chief
-from kfactor.models import NARROW_WIDTHS
-from kfactor.teacher import compile_teacher
+from kfactor.training.distribute import distributed_fit
+from kfactor.training.distribute import is_chief
+from kfactor.training.teacher import compile_teacher
+from kfactor.zoo.simple_conv import NARROW_WIDTHS
 
 import keras
 import tensorflow as tf
@@ -161,7 +161,7 @@ def run(
         )
         factorizer.compile(optimizer=keras.optimizers.Adam(1e-3))
     # `fit` on one machine; a plain loop across workers (Keras 3's `fit`
-    # fails there, see kfactor.distribute).
+    # fails there, see kfactor.training.distribute).
     history = distributed_fit(
         factorizer,
         train_ds,

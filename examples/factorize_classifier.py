@@ -17,7 +17,7 @@ The data are local; nothing is downloaded:
         --image_size=64 --teacher=MobileNetV2 --common=MobileNetV2
 
 `--teacher=path/to/classifier.keras` factorizes a classifier you trained
-(a softmax output is handled: see `kfactor.applications.as_task_teacher`).
+(a softmax output is handled: see `kfactor.zoo.applications.as_task_teacher`).
 """
 
 import json
@@ -25,11 +25,11 @@ import os
 import re
 
 import kfactor
-from kfactor.applications import applications_encoder
-from kfactor.applications import as_task_teacher
-from kfactor.applications import stage_layer_names
 from kfactor.data.folders import load_image_folder
-from kfactor.wrn import wide_resnet
+from kfactor.zoo.applications import applications_encoder
+from kfactor.zoo.applications import as_task_teacher
+from kfactor.zoo.applications import stage_layer_names
+from kfactor.zoo.wrn import wide_resnet
 
 import keras
 from absl import app

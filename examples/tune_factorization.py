@@ -1,11 +1,11 @@
 """Tunes the InfoMax-Bottleneck weights with keras-tuner on procedural dSprites.
 
 Trains a narrow multi-task dSprites teacher, then runs a keras-tuner
-`RandomSearch` over `kfactor.tuning.FactorizationHyperModel`'s space (beta,
-InfoMax weight and estimator, KD kind, weight and temperature), maximising
-the mean validation accuracy of the factor networks (or a disentanglement
-objective, `--objective=val_task_code_mig`). Writes `best.json` in the
-tuner's project folder.
+`RandomSearch` over `kfactor.training.tuning.FactorizationHyperModel`'s space
+(beta, InfoMax weight and estimator, KD kind, weight and temperature),
+maximising the mean validation accuracy of the factor networks (or a
+disentanglement objective, `--objective=val_task_code_mig`). Writes `best.json`
+in the tuner's project folder.
 
     python examples/tune_factorization.py --max_trials=10 --epochs=2
 
@@ -17,10 +17,10 @@ import json
 import os
 
 import kfactor
-from kfactor.models import NARROW_WIDTHS
-from kfactor.teacher import compile_teacher
-from kfactor.tuning import OBJECTIVES
-from kfactor.tuning import FactorizationHyperModel
+from kfactor.training.teacher import compile_teacher
+from kfactor.training.tuning import OBJECTIVES
+from kfactor.training.tuning import FactorizationHyperModel
+from kfactor.zoo.simple_conv import NARROW_WIDTHS
 
 import keras
 import keras_tuner

@@ -182,14 +182,14 @@ def _out():
 
 def _writable_out(directory):
     """`directory` if it may be written (checked before any work)."""
-    from kfactor.artifacts import check_target
+    from kfactor.factors.saving import check_target
 
     return check_target(directory, FLAGS.overwrite)
 
 
 @_factor_errors
 def list_command(args):
-    from kfactor.plugins import factor_table
+    from kfactor.factors.plugins import factor_table
 
     print(factor_table(_load(args)))
 
@@ -197,7 +197,7 @@ def list_command(args):
 @_factor_errors
 def assemble_command(args):
     import kfactor
-    from kfactor.assembly import check_assembly
+    from kfactor.factors.assembly import check_assembly
 
     out = _writable_out(_out())
     factors = _load(args)
@@ -211,7 +211,7 @@ def assemble_command(args):
 @_factor_errors
 def export_command(args):
     import kfactor
-    from kfactor.export import check_export
+    from kfactor.factors.export import check_export
 
     if FLAGS.model_version < 1:
         raise ValueError(

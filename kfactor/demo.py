@@ -15,32 +15,32 @@ import time
 
 from kfactor import data as data_lib
 from kfactor import metrics
-from kfactor import plots
-from kfactor.baseline import DistilledStudent
-from kfactor.baseline import SingleTaskNetworks
-from kfactor.codes import COMMON
-from kfactor.codes import TEACHER
-from kfactor.codes import collect_codes
-from kfactor.codes import factorizer_readers
-from kfactor.common_report import RANDOM_ENCODER
-from kfactor.common_report import common_factor_report
-from kfactor.common_report import transfer_report
-from kfactor.evaluation import collect_predictions
-from kfactor.evaluation import task_accuracies
-from kfactor.factorizer import Factorizer
-from kfactor.health import CommonCollapseMonitor
-from kfactor.layers import TaskFactor
-from kfactor.models import NARROW_WIDTHS
-from kfactor.models import copy_weights_by_name
-from kfactor.models import multitask_teacher
-from kfactor.models import simple_conv64
-from kfactor.publish import publish_factors
-from kfactor.report import disentanglement_report
-from kfactor.report import excess_leakage
-from kfactor.report import leakage_section
-from kfactor.report import summary_rows
-from kfactor.teacher import compile_teacher
-from kfactor.teacher import warmup_cosine_adam
+from kfactor.evaluation import plots
+from kfactor.evaluation.codes import COMMON
+from kfactor.evaluation.codes import TEACHER
+from kfactor.evaluation.codes import collect_codes
+from kfactor.evaluation.codes import factorizer_readers
+from kfactor.evaluation.common_report import RANDOM_ENCODER
+from kfactor.evaluation.common_report import common_factor_report
+from kfactor.evaluation.common_report import transfer_report
+from kfactor.evaluation.predictions import collect_predictions
+from kfactor.evaluation.predictions import task_accuracies
+from kfactor.evaluation.report import disentanglement_report
+from kfactor.evaluation.report import excess_leakage
+from kfactor.evaluation.report import leakage_section
+from kfactor.evaluation.report import summary_rows
+from kfactor.factors.publish import publish_factors
+from kfactor.layers.factor_layers import TaskFactor
+from kfactor.objective.health import CommonCollapseMonitor
+from kfactor.training.baselines import DistilledStudent
+from kfactor.training.baselines import SingleTaskNetworks
+from kfactor.training.factorizer import Factorizer
+from kfactor.training.teacher import compile_teacher
+from kfactor.training.teacher import warmup_cosine_adam
+from kfactor.zoo.simple_conv import NARROW_WIDTHS
+from kfactor.zoo.simple_conv import copy_weights_by_name
+from kfactor.zoo.simple_conv import multitask_teacher
+from kfactor.zoo.simple_conv import simple_conv64
 
 import keras
 import numpy as np
@@ -80,7 +80,7 @@ class DemoConfig:
     (`train_teacher=True` retrains it with the `teacher_*` fields: that is
     how the shipped one was made). It is a narrow SimpleConv64 with batch
     normalization, trained with per-task loss weights `1 / log K` and a
-    warm-up + cosine Adam schedule (`kfactor.teacher`) on
+    warm-up + cosine Adam schedule (`kfactor.training.teacher`) on
     `teacher_num_train` images drawn around the test split, so it never saw
     a held-out image.
 
@@ -521,8 +521,8 @@ def collect_split_codes(readers, train_ds, test_ds, config):
 def evaluate_readers(readers, task_names, train_ds, test_ds, config):
     """The disentanglement report of the codes that `readers` read.
 
-    `readers` (see `kfactor.codes`) reads the teacher, common and each of
-    `task_names` codes.
+    `readers` (see `kfactor.evaluation.codes`) reads the teacher, common and
+    each of `task_names` codes.
     """
     train, test = collect_split_codes(readers, train_ds, test_ds, config)
     return disentanglement_report(
@@ -573,7 +573,7 @@ def evaluate_factorization(
 
     The transfer report probes the frozen common code, the teacher latent
     and a randomly initialized encoder on every factor (see
-    `kfactor.common_report.transfer_report`).
+    `kfactor.evaluation.common_report.transfer_report`).
     """
     readers = {
         **factorizer_readers(factorizer),

@@ -26,14 +26,14 @@ import time
 
 from kfactor import data as data_lib
 from kfactor import demo
-from kfactor import manifest as manifest_lib
-from kfactor import plots
-from kfactor.assembly import assemble
-from kfactor.codes import saved_factor_readers
-from kfactor.features import probe_teacher
-from kfactor.plugins import load_factors
-from kfactor.publish import FACTORS_SUBDIR
-from kfactor.report import summary_rows
+from kfactor.evaluation import plots
+from kfactor.evaluation.codes import saved_factor_readers
+from kfactor.evaluation.report import summary_rows
+from kfactor.factors import manifest as manifest_lib
+from kfactor.factors.assembly import assemble
+from kfactor.factors.plugins import load_factors
+from kfactor.factors.publish import FACTORS_SUBDIR
+from kfactor.layers.features import probe_teacher
 
 import keras
 import numpy as np

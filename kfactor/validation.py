@@ -6,7 +6,8 @@ Every check raises an error that names what is wrong and how to fix it:
 - `TypeError`: a wrong Python type, or an unknown keyword option;
 - `NonFiniteError` (a `ValueError`): NaN or Inf in images, a loss term or
   weights;
-- `kfactor.manifest.FactorFormatError` (a `ValueError`): an artefact that
+- `kfactor.factors.manifest.FactorFormatError` (a `ValueError`): an artefact
+that
   kfactor cannot use.
 
 Checks on shapes and dtypes run once, in Python (on a dataset's

@@ -5,7 +5,7 @@ logical CPU devices must be configured before TensorFlow initializes its
 devices. All factorizers start from the same weights, with deterministic
 task factors (variational ones draw their noise per replica), and see the
 same global batch. The mirrored one steps with `fit`, a second mirrored one
-with `kfactor.distribute.distributed_fit`'s multi-worker loop.
+with `kfactor.training.distribute.distributed_fit`'s multi-worker loop.
 """
 
 import json
@@ -23,7 +23,7 @@ tf.config.set_logical_device_configuration(
 )
 
 import kfactor  # noqa: E402
-from kfactor.distribute import distributed_fit  # noqa: E402
+from kfactor.training.distribute import distributed_fit  # noqa: E402
 
 import keras  # noqa: E402
 import numpy as np  # noqa: E402

@@ -3,10 +3,10 @@
 import doctest
 
 import kfactor
-from kfactor import applications
-from kfactor.features import head_input
-from kfactor.models import NARROW_WIDTHS
-from kfactor.wrn import wide_resnet
+from kfactor.layers.features import head_input
+from kfactor.zoo import applications
+from kfactor.zoo.simple_conv import NARROW_WIDTHS
+from kfactor.zoo.wrn import wide_resnet
 
 import keras
 import numpy as np

@@ -4,9 +4,9 @@ import datetime
 import json
 import os
 
-from kfactor import artifacts
-from kfactor import manifest as manifest_lib
-from kfactor.saved_factor import restored_variables
+from kfactor.factors import manifest as manifest_lib
+from kfactor.factors import saving as artifacts
+from kfactor.factors.saved_factor import restored_variables
 
 import keras
 import numpy as np

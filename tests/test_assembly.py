@@ -4,9 +4,9 @@ import json
 import os
 
 import kfactor
-from kfactor import artifacts
-from kfactor import assembly
-from kfactor import manifest as manifest_lib
+from kfactor.factors import assembly
+from kfactor.factors import manifest as manifest_lib
+from kfactor.factors import saving as artifacts
 
 import keras
 import numpy as np

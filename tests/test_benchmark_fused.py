@@ -1,6 +1,6 @@
 """The fused-encoder prototype computes what the separate encoders do."""
 
-from kfactor.models import NARROW_WIDTHS
+from kfactor.zoo.simple_conv import NARROW_WIDTHS
 
 import numpy as np
 import tensorflow as tf

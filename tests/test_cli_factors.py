@@ -5,7 +5,7 @@ import re
 import subprocess
 
 from kfactor import cli
-from kfactor import plugins
+from kfactor.factors import plugins
 
 import pytest
 import tensorflow as tf

@@ -1,11 +1,11 @@
-"""`kfactor.conv.Conv2D`: the stock convolution, as a matmul on 1x1 outputs."""
+"""`kfactor.layers.conv.Conv2D`: the stock convolution, as a matmul on 1x1."""
 
 import doctest
 
-from kfactor import conv as conv_module
-from kfactor.conv import Conv2D
-from kfactor.models import NARROW_WIDTHS
-from kfactor.models import simple_conv64
+from kfactor.layers import conv as conv_module
+from kfactor.layers.conv import Conv2D
+from kfactor.zoo.simple_conv import NARROW_WIDTHS
+from kfactor.zoo.simple_conv import simple_conv64
 
 import keras
 import numpy as np
@@ -32,7 +32,7 @@ STOCK_CASES = [
 
 
 def _pair(shape, kernel, strides, padding):
-    """A stock `Conv2D` and a `kfactor.conv.Conv2D` with the same weights."""
+    """A stock `Conv2D` and a `kfactor.layers.conv.Conv2D`, the same weights."""
     options = dict(
         kernel_size=kernel, strides=strides, padding=padding, activation="relu"
     )

@@ -7,7 +7,7 @@ import pathlib
 import subprocess
 import sys
 
-from kfactor import distribute
+from kfactor.training import distribute
 
 import pytest
 import tensorflow as tf

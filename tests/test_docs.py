@@ -12,7 +12,7 @@ import os
 import re
 
 import kfactor
-from kfactor.models import NARROW_WIDTHS
+from kfactor.zoo.simple_conv import NARROW_WIDTHS
 
 import keras
 import numpy as np
@@ -107,7 +107,7 @@ def doc_params():
 
 # Random images and an untrained teacher: the common code may well collapse.
 @pytest.mark.filterwarnings(
-    "ignore::kfactor.health.CommonFactorCollapseWarning"
+    "ignore::kfactor.objective.health.CommonFactorCollapseWarning"
 )
 @pytest.mark.parametrize("page", doc_params())
 def test_page_snippets_run(page, tmp_path, monkeypatch, eager):

@@ -6,7 +6,7 @@ import sys
 import textwrap
 
 import kfactor
-from kfactor import export
+from kfactor.factors import export
 
 import numpy as np
 import pytest

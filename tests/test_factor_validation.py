@@ -9,8 +9,8 @@ import os
 import shutil
 
 import kfactor
-from kfactor import manifest as manifest_lib
 from kfactor import validation
+from kfactor.factors import manifest as manifest_lib
 
 import numpy as np
 import pytest

@@ -206,7 +206,9 @@ def test_objective_options_reach_the_loss_objects(trained_teacher):
     assert factorizer.factor_losses[1].temperature == 2.0
     with pytest.raises(ValueError, match="either losses"):
         helpers.tiny_factorizer(
-            trained_teacher, losses=[kfactor.losses.TaskLoss()], beta=0.1
+            trained_teacher,
+            losses=[kfactor.objective.losses.TaskLoss()],
+            beta=0.1,
         )
 
 

@@ -3,9 +3,9 @@
 import warnings
 
 import kfactor
-from kfactor import health
-from kfactor import losses
-from kfactor import mi
+from kfactor.objective import health
+from kfactor.objective import losses
+from kfactor.objective import mi
 
 import keras
 import numpy as np

@@ -2,8 +2,8 @@
 checked against (3.15), and why public `layer.output` is not enough."""
 
 from kfactor import keras_graph
-from kfactor.features import feature_model
-from kfactor.features import head_input
+from kfactor.layers.features import feature_model
+from kfactor.layers.features import head_input
 
 import keras
 import pytest

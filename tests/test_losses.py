@@ -1,7 +1,7 @@
 """Each loss term against an independent NumPy computation."""
 
-from kfactor import losses
-from kfactor.layers import TaskCode
+from kfactor.layers.factor_layers import TaskCode
+from kfactor.objective import losses
 
 import keras
 import numpy as np

@@ -1,6 +1,6 @@
 """MI bounds: Gaussian ground truth, NumPy twins, reference sanity values."""
 
-from kfactor import mi
+from kfactor.objective import mi
 
 import numpy as np
 import pytest

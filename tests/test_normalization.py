@@ -5,9 +5,9 @@ import doctest
 from kfactor import Factorizer
 from kfactor import TaskFactor
 from kfactor import demo
-from kfactor import models
-from kfactor import normalization
-from kfactor.normalization import FusedBatchNormalization
+from kfactor.layers import normalization
+from kfactor.layers.normalization import FusedBatchNormalization
+from kfactor.zoo import simple_conv as models
 
 import keras
 import numpy as np

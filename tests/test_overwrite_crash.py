@@ -12,7 +12,7 @@ import shutil
 import signal
 
 import kfactor
-from kfactor import artifacts
+from kfactor.factors import saving as artifacts
 
 import pytest
 

@@ -1,8 +1,8 @@
-"""`kfactor.plots`: each figure is a PNG of the promised layout."""
+"""`kfactor.evaluation.plots`: each figure is a PNG of the promised layout."""
 
 import os
 
-from kfactor import plots
+from kfactor.evaluation import plots
 
 import matplotlib.image
 import numpy as np

@@ -8,9 +8,9 @@ import sys
 import textwrap
 
 import kfactor
-from kfactor import manifest as manifest_lib
-from kfactor import plugins
-from kfactor.saved_factor import restored_variables
+from kfactor.factors import manifest as manifest_lib
+from kfactor.factors import plugins
+from kfactor.factors.saved_factor import restored_variables
 
 import keras
 import numpy as np

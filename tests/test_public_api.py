@@ -4,11 +4,11 @@ import importlib
 import pkgutil
 
 import kfactor
-from kfactor import assembly
-from kfactor import export
-from kfactor import manifest
-from kfactor import models
-from kfactor import teacher
+from kfactor.factors import assembly
+from kfactor.factors import export
+from kfactor.factors import manifest
+from kfactor.training import teacher
+from kfactor.zoo import simple_conv as models
 
 import pytest
 

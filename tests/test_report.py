@@ -1,8 +1,8 @@
 """Disentanglement report, code collection and the KD baseline."""
 
-from kfactor import codes as codes_lib
-from kfactor import report as report_lib
-from kfactor.baseline import DistilledStudent
+from kfactor.evaluation import codes as codes_lib
+from kfactor.evaluation import report as report_lib
+from kfactor.training.baselines import DistilledStudent
 
 import keras
 import numpy as np
@@ -159,7 +159,7 @@ def test_excess_leakage_is_the_cellwise_difference_and_skips_intrinsic():
 
 
 def test_transfer_report_puts_common_between_random_floor_and_teacher():
-    from kfactor.common_report import transfer_report
+    from kfactor.evaluation.common_report import transfer_report
 
     train, train_f = synthetic_codes(1500, 0)
     test, test_f = synthetic_codes(600, 1)

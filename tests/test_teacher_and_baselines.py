@@ -8,10 +8,10 @@ import math
 import kfactor
 from kfactor import data as data_lib
 from kfactor import demo
-from kfactor import teacher as teacher_lib
-from kfactor.baseline import SingleTaskNetworks
 from kfactor.metrics import symmetric_orientation_accuracy
 from kfactor.metrics import symmetric_orientation_matches
+from kfactor.training import teacher as teacher_lib
+from kfactor.training.baselines import SingleTaskNetworks
 
 import keras
 import numpy as np
@@ -216,7 +216,7 @@ def test_shipped_teacher_fits_the_default_demo():
 def test_common_encoder_can_start_as_the_teachers_backbone():
     teacher = helpers.tiny_teacher()
     common = helpers.tiny_encoder(name="common_encoder")
-    copied = kfactor.models.copy_weights_by_name(teacher, common)
+    copied = kfactor.zoo.simple_conv.copy_weights_by_name(teacher, common)
     assert copied == ["conv1", "conv2", "conv3", "latent"]
     images = np.random.default_rng(0).uniform(size=(4, *helpers.TINY_SHAPE))
     latent = keras.Model(teacher.input, teacher.get_layer("latent").output)
@@ -225,4 +225,4 @@ def test_common_encoder_can_start_as_the_teachers_backbone():
     )
     wider = helpers.tiny_encoder(latent_dim=9, name="wider")
     with pytest.raises(ValueError, match="latent .shapes"):
-        kfactor.models.copy_weights_by_name(teacher, wider)
+        kfactor.zoo.simple_conv.copy_weights_by_name(teacher, wider)

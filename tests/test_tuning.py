@@ -3,8 +3,8 @@
 import doctest
 
 import kfactor
-from kfactor import tuning
-from kfactor.models import NARROW_WIDTHS
+from kfactor.training import tuning
+from kfactor.zoo.simple_conv import NARROW_WIDTHS
 
 import keras
 import keras_tuner
@@ -65,7 +65,7 @@ def test_random_search_runs_two_trials_and_returns_the_best(
     for name in ("beta", "infomax_weight", "infomax_estimator", "kd"):
         assert name in best_hp.values
     assert 1e-5 <= best_hp["beta"] <= 1e-1
-    assert best_hp["infomax_estimator"] in kfactor.mi.ESTIMATORS
+    assert best_hp["infomax_estimator"] in kfactor.objective.mi.ESTIMATORS
     # The best trial's checkpoint reloads into a Factorizer with that score.
     best = tuner.get_best_models(1)[0]
     assert isinstance(best, kfactor.Factorizer)

@@ -2,10 +2,10 @@
 
 import doctest
 
-from kfactor import applications
-from kfactor import wrn as wrn_module
-from kfactor.wrn import WIDE_RESNET_STAGES
-from kfactor.wrn import wide_resnet
+from kfactor.zoo import applications
+from kfactor.zoo import wrn as wrn_module
+from kfactor.zoo.wrn import WIDE_RESNET_STAGES
+from kfactor.zoo.wrn import wide_resnet
 
 import keras
 import numpy as np

@@ -18,10 +18,10 @@ out of the factorization, against the teacher's latent and a randomly
 initialized encoder of the same architecture.
 """
 
-from kfactor import health
 from kfactor import metrics
-from kfactor.codes import COMMON
-from kfactor.codes import TEACHER
+from kfactor.evaluation.codes import COMMON
+from kfactor.evaluation.codes import TEACHER
+from kfactor.objective import health
 
 import numpy as np
 
@@ -76,7 +76,7 @@ def common_factor_report(
 
     Args:
         train_codes, test_codes: dicts with `"common"` and one entry per task
-            of `heads` (see `kfactor.codes`), `(N, dim)` each.
+            of `heads` (see `kfactor.evaluation.codes`), `(N, dim)` each.
         train_factors, test_factors: int `(N, K)` factor labels.
         factor_names: the `K` factor names, in column order.
         heads: dict task -> callable `h -> logits`, the factor networks'

@@ -13,12 +13,12 @@ the teacher, the auxiliary heads and the InfoMax projections are not in it.
 import logging
 import os
 
-from kfactor import manifest as manifest_lib
-from kfactor.artifacts import atomic_directory
-from kfactor.artifacts import directory_size
-from kfactor.assembly import assemble
-from kfactor.factorizer import Factorizer
-from kfactor.saved_factor import restored_variables
+from kfactor.factors import manifest as manifest_lib
+from kfactor.factors.assembly import assemble
+from kfactor.factors.saved_factor import restored_variables
+from kfactor.factors.saving import atomic_directory
+from kfactor.factors.saving import directory_size
+from kfactor.training.factorizer import Factorizer
 
 import keras
 import numpy as np

@@ -162,7 +162,8 @@ def probe_mi_heatmap(section, path):
     fraction of the factor's entropy, annotated in nats.
 
     Args:
-        section: the report's `probe_mi` (`kfactor.report.probe_mi_section`).
+        section: the report's `probe_mi`
+        (`kfactor.evaluation.report.probe_mi_section`).
         path: PNG file to write.
     """
     normalized = np.asarray(section["normalized"])
@@ -189,7 +190,7 @@ def transfer_bars(transfer, path):
 
     Args:
         transfer: the report's `transfer`
-            (`kfactor.common_report.transfer_report`).
+            (`kfactor.evaluation.common_report.transfer_report`).
         path: PNG file to write.
     """
     factors = list(transfer["factors"])
@@ -224,11 +225,12 @@ def report_figures(report, accuracies, output_dir, code_dims, transfer=None):
     """Writes the figures of a disentanglement report.
 
     Args:
-        report: from `kfactor.report.disentanglement_report`.
+        report: from `kfactor.evaluation.report.disentanglement_report`.
         accuracies: dict model name -> dict task -> accuracy.
         output_dir: where the PNG files go.
         code_dims: dims of each task code (an int, or one per task).
-        transfer: optional `kfactor.common_report.transfer_report` result.
+        transfer: optional `kfactor.evaluation.common_report.transfer_report`
+        result.
 
     Returns:
         dict figure name -> path.

@@ -16,12 +16,12 @@ serving export gives the assembled model's.
 import logging
 import os
 
-from kfactor import manifest as manifest_lib
-from kfactor.artifacts import directory_size
-from kfactor.assembly import assemble
-from kfactor.export import check_export
-from kfactor.export import export_for_serving
-from kfactor.plugins import load_factors
+from kfactor.factors import manifest as manifest_lib
+from kfactor.factors.assembly import assemble
+from kfactor.factors.export import check_export
+from kfactor.factors.export import export_for_serving
+from kfactor.factors.plugins import load_factors
+from kfactor.factors.saving import directory_size
 
 import numpy as np
 

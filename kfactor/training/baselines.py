@@ -2,17 +2,17 @@
 
 KF claims factor networks match a conventional KD student; this is that
 student, trained with the same CE and KD terms as the factorization
-(`kfactor.losses.TaskLoss` and `LogitsKD`/`SoftTargetKD`), so the two differ
-only by the factorization itself.
+(`kfactor.objective.losses.TaskLoss` and `LogitsKD`/`SoftTargetKD`), so the two
+differ only by the factorization itself.
 
 (`keras.distillation.Distiller` would be the ecosystem's choice, but in
 Keras 3.15 it fails on dict outputs: its loss structure is a `TrackedDict`
 that `keras.tree` will not match with the labels' `dict`.)
 """
 
-from kfactor import losses as losses_lib
-from kfactor.features import probe_teacher
-from kfactor.models import classification_head
+from kfactor.layers.features import probe_teacher
+from kfactor.layers.heads import classification_head
+from kfactor.objective import losses as losses_lib
 
 import keras
 from keras import ops
@@ -89,7 +89,8 @@ class DistilledStudent(_DistilledBaseline):
     Args:
         teacher: Keras model images -> `{task: logits}` (frozen here).
         student: Keras model images -> `{task: logits}` for the same tasks.
-        kd: a `kfactor.losses.LogitsKD` or `SoftTargetKD`; the reference
+        kd: a `kfactor.objective.losses.LogitsKD` or `SoftTargetKD`; the
+        reference
             dSprites KD, `LogitsKD(0.1)`, by default.
         label_smoothing: of the students' CE.
 
@@ -221,7 +222,7 @@ class SingleTaskNetworks(_DistilledBaseline):
         encoders: dict task -> Keras model images -> features (use the same
             encoder architecture as the factorization's task factors).
         code_dim: size of each network's code (the task codes' size).
-        kd: a `kfactor.losses.LogitsKD` or `SoftTargetKD` (per task);
+        kd: a `kfactor.objective.losses.LogitsKD` or `SoftTargetKD` (per task);
             `LogitsKD(0.1)` by default, as the factorization.
         label_smoothing: of the CE.
 

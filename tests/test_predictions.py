@@ -1,6 +1,6 @@
-"""`kfactor.evaluation`: predictions of several models, accuracies."""
+"""`kfactor.evaluation.predictions`: models' predictions and accuracies."""
 
-from kfactor import evaluation
+from kfactor.evaluation import predictions
 
 import keras
 import numpy as np
@@ -27,7 +27,7 @@ def labelled(num=10, batch_size=4):
 def test_collect_predictions_runs_every_model_over_the_whole_dataset():
     models = {"one": two_task_model(1), "two": two_task_model(2)}
     images, labels, dataset = labelled()
-    logits, got_labels = evaluation.collect_predictions(models, dataset)
+    logits, got_labels = predictions.collect_predictions(models, dataset)
     assert sorted(logits) == ["one", "two"]
     for name, model in models.items():
         expected = model(images)
@@ -46,11 +46,11 @@ def test_task_accuracies_are_argmax_hits():
         "b": np.array([[1.0, 0.0, 0.0], [0.0, 0.0, 1.0]]),
     }
     labels = {"a": np.array([1, 1, 1, 0]), "b": np.array([0, 1]), "c": [0]}
-    assert evaluation.task_accuracies(logits, labels) == {"a": 0.75, "b": 0.5}
+    assert predictions.task_accuracies(logits, labels) == {"a": 0.75, "b": 0.5}
 
 
 def test_task_accuracies_name_the_missing_labels():
     with pytest.raises(ValueError, match=r"No labels for tasks \['b'\]"):
-        evaluation.task_accuracies(
+        predictions.task_accuracies(
             {"a": np.eye(2), "b": np.eye(2)}, {"a": np.array([0, 1])}
         )

@@ -14,7 +14,7 @@ configuration's weights (method reference section 2.2).
 
 import collections
 
-from kfactor import mi
+from kfactor.objective import mi
 
 import keras
 import tensorflow as tf
@@ -43,7 +43,8 @@ FactorOutputs.__doc__ = """Everything one factorization forward pass produced.
 Fields: `teacher_logits` and `logits`/`aux_logits` are dicts task -> logits
 (combined head and auxiliary head); `teacher_features` (projected) and
 `common_features` are lists, one entry per InfoMax level; `common_code` is
-`z_common`; `task_codes` is a dict task -> `kfactor.layers.TaskCode`.
+`z_common`; `task_codes` is a dict task ->
+`kfactor.layers.factor_layers.TaskCode`.
 """
 
 
@@ -118,7 +119,7 @@ class InfoMaxLoss(FactorLoss):
     """Maximises MI between projected teacher and common features.
 
     `-mean_l bound(cosine_scores(P_l(t_l), c_l) / temperature)` over the
-    InfoMax levels, with `bound` one of `kfactor.mi.ESTIMATORS`.
+    InfoMax levels, with `bound` one of `kfactor.objective.mi.ESTIMATORS`.
 
     The default is InfoNCE with temperature 0.1: its loss is lowest
     (`-log B`) when each common code identifies its own image's teacher

@@ -65,8 +65,8 @@ def saved_factor_readers(factors, teacher, tasks=None):
     >>> sorted(readers)                                     # doctest: +SKIP
     ['common', 'orientation', 'pos_x', 'pos_y', 'scale', 'shape', 'teacher']
     """
-    from kfactor.assembly import resolve
-    from kfactor.features import TeacherReader
+    from kfactor.factors.assembly import resolve
+    from kfactor.layers.features import TeacherReader
 
     common, task_factors, _ = resolve(factors, tasks)
     reader = TeacherReader(teacher)

@@ -18,9 +18,9 @@ import shutil
 import signal
 import tempfile
 
-from kfactor import manifest as manifest_lib
 from kfactor import validation
-from kfactor.saved_factor import restored_variables
+from kfactor.factors import manifest as manifest_lib
+from kfactor.factors.saved_factor import restored_variables
 
 import keras
 import tensorflow as tf

@@ -8,9 +8,9 @@ the common code. The result is plain JSON-able Python.
 """
 
 from kfactor import metrics
-from kfactor.codes import COMMON
-from kfactor.codes import TEACHER
-from kfactor.codes import concatenate_blocks
+from kfactor.evaluation.codes import COMMON
+from kfactor.evaluation.codes import TEACHER
+from kfactor.evaluation.codes import concatenate_blocks
 
 import numpy as np
 
@@ -202,7 +202,7 @@ def disentanglement_report(
 
     Args:
         train_codes, test_codes: dicts with `"teacher"`, `"common"` and one
-            entry per task, each `(N, dim)` (see `kfactor.codes`).
+            entry per task, each `(N, dim)` (see `kfactor.evaluation.codes`).
         train_factors, test_factors: int `(N, K)` factor labels.
         task_names: the factorized tasks (each a factor name).
         factor_names: the `K` factor names, in column order.

@@ -29,10 +29,10 @@ Objectives (all maximised), logged every epoch by `FactorizationScores`:
 """
 
 from kfactor import metrics
-from kfactor import mi
-from kfactor.codes import collect_codes
-from kfactor.codes import concatenate_blocks
-from kfactor.factorizer import Factorizer
+from kfactor.evaluation.codes import collect_codes
+from kfactor.evaluation.codes import concatenate_blocks
+from kfactor.objective import mi
+from kfactor.training.factorizer import Factorizer
 
 import keras
 import keras_tuner
@@ -132,8 +132,8 @@ class FactorizationHyperModel(keras_tuner.HyperModel):
     """A keras-tuner `HyperModel` that tunes the InfoMax-Bottleneck objective.
 
     Searched (see `search_space`): beta (InfoMin weight, log-uniform), the
-    InfoMax weight and estimator (`kfactor.mi.ESTIMATORS`), the KD kind,
-    weight and, for soft-target KD, temperature. Every trial builds fresh
+    InfoMax weight and estimator (`kfactor.objective.mi.ESTIMATORS`), the KD
+    kind, weight and, for soft-target KD, temperature. Every trial builds fresh
     factor networks with the builders and factorizes the same frozen teacher.
 
     The global dtype policy at construction (e.g. `"mixed_float16"`) is
@@ -163,7 +163,8 @@ class FactorizationHyperModel(keras_tuner.HyperModel):
             `{"jit_compile": True}` or `{"run_eagerly": True}`.
         name: name of the hypermodel.
         tunable: whether its hyper-parameters join the search space.
-        **fixed_options: `kfactor.losses.imb_objective` options held fixed
+        **fixed_options: `kfactor.objective.losses.imb_objective` options held
+        fixed
             (a searched one, e.g. `beta=1e-3`, leaves the search).
 
     Attributes:
@@ -244,8 +245,8 @@ class FactorizationHyperModel(keras_tuner.HyperModel):
             hp: a `keras_tuner.HyperParameters`.
 
         Returns:
-            dict of the searched `kfactor.losses.imb_objective` options
-            (defaults: the reference dSprites configuration).
+            dict of the searched `kfactor.objective.losses.imb_objective`
+            options (defaults: the reference dSprites configuration).
         """
         options = {
             "beta": self._option(

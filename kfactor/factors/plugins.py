@@ -20,8 +20,8 @@ import logging
 import os
 import types
 
-from kfactor import manifest as manifest_lib
-from kfactor.saved_factor import SavedFactor
+from kfactor.factors import manifest as manifest_lib
+from kfactor.factors.saved_factor import SavedFactor
 
 logger = logging.getLogger(__name__)
 

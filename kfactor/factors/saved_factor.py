@@ -8,8 +8,8 @@ shared by several tasks holds its weights once.
 
 import os
 
-from kfactor import manifest as manifest_lib
 from kfactor import validation
+from kfactor.factors import manifest as manifest_lib
 
 import keras
 import tensorflow as tf

@@ -25,7 +25,7 @@ factorizer = kfactor.Factorizer(
 import logging
 
 from kfactor import keras_graph
-from kfactor.wrn import WIDE_RESNET_STAGES
+from kfactor.zoo.wrn import WIDE_RESNET_STAGES
 
 import keras
 from keras import ops

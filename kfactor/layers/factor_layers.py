@@ -7,7 +7,7 @@ task's own `TaskFactor` encoder.
 
 import collections
 
-from kfactor.models import classification_head
+from kfactor.layers.heads import classification_head
 
 import keras
 from keras import ops

@@ -8,11 +8,11 @@ output equals its standalone factor network's (checked on a probe batch).
 
 import logging
 
-from kfactor import manifest as manifest_lib
 from kfactor import validation
-from kfactor.artifacts import task_inference_networks
-from kfactor.factorizer import Factorizer
-from kfactor.saved_factor import SavedFactor
+from kfactor.factors import manifest as manifest_lib
+from kfactor.factors.saved_factor import SavedFactor
+from kfactor.factors.saving import task_inference_networks
+from kfactor.training.factorizer import Factorizer
 
 import keras
 import numpy as np

@@ -41,7 +41,7 @@ DEFAULT_PREPROCESSING = (
 )
 #: Hidden siblings of a directory being (over)written: `.<name>.tmp-*` holds
 #: the new copy while it is written, `.<name>.old-*/previous` the old one
-#: between the two renames of an overwrite (`kfactor.artifacts`).
+#: between the two renames of an overwrite (`kfactor.factors.saving`).
 TEMPORARY_INFIX = ".tmp-"
 PREVIOUS_INFIX = ".old-"
 PREVIOUS_DIR = "previous"

@@ -4,9 +4,10 @@
 code (six `Conv2D(k=4, s=2)` + ReLU, flatten, linear), written with Keras
 layers so that any user can read, change or replace it. With
 `padding="same"`, a k=4/s=2 convolution on an even size pads one pixel on each
-side, exactly PyTorch's `padding=1`. Its convolutions are `kfactor.conv.Conv2D`:
-`keras.layers.Conv2D` with the same weights and results, which runs the last
-one (2x2 -> 1x1, 12 of 16 taps on padding) as a matmul.
+side, exactly PyTorch's `padding=1`. Its convolutions are
+`kfactor.layers.conv.Conv2D`: `keras.layers.Conv2D` with the same weights and
+results, which runs the last one (2x2 -> 1x1, 12 of 16 taps on padding) as a
+matmul.
 
 Inputs are float images in [0, 1]; the first layer rescales them to [-1, 1],
 the normalisation `(x - 0.5) / 0.5` of the reference pipeline, so exported
@@ -14,8 +15,9 @@ factor networks take raw [0, 1] images.
 """
 
 from kfactor import keras_graph
-from kfactor.conv import Conv2D
-from kfactor.normalization import FusedBatchNormalization
+from kfactor.layers.conv import Conv2D
+from kfactor.layers.heads import classification_head
+from kfactor.layers.normalization import FusedBatchNormalization
 
 import keras
 
@@ -90,10 +92,10 @@ def simple_conv64(
             `"batch"`: each convolution without bias, then
             `keras.layers.BatchNormalization`, then ReLU (what lets the
             multi-task teacher leave the `shape` plateau within the demo's
-            budget; see `kfactor.teacher`), or `"fused_batch"`: the same
-            with `kfactor.normalization.FusedBatchNormalization`, the Keras
-            layer on TensorFlow's one-kernel fused batch norm (opt-in: a
-            faster training step in A/B, but a saved factor's logits then
+            budget; see `kfactor.training.teacher`), or `"fused_batch"`: the
+            same with `kfactor.layers.normalization.FusedBatchNormalization`,
+            the Keras layer on TensorFlow's one-kernel fused batch norm (opt-in:
+            a faster training step in A/B, but a saved factor's logits then
             differ from the in-memory network's by float32 rounding, 5.3e-5
             in the demo, where Keras's batch norm gives exactly 0).
         name: the model's name.
@@ -126,15 +128,6 @@ def simple_conv64(
     if latent_dim is not None:
         x = keras.layers.Dense(latent_dim, name="latent")(x)
     return keras.Model(images, x, name=name)
-
-
-def classification_head(num_classes, name):
-    """A linear head initialised like mmcls's `LinearClsHead` (N(0, 0.01))."""
-    return keras.layers.Dense(
-        num_classes,
-        kernel_initializer=keras.initializers.RandomNormal(stddev=0.01),
-        name=name,
-    )
 
 
 def multitask_teacher(num_classes, encoder=None, name="teacher"):
@@ -239,7 +232,6 @@ __all__ = [
     "FULL_WIDTHS",
     "NARROW_WIDTHS",
     "NORMALIZATIONS",
-    "classification_head",
     "copy_weights_by_name",
     "multitask_teacher",
     "scaled_widths",

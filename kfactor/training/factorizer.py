@@ -10,17 +10,17 @@ network = factorizer.factor_network("shape")   # images -> logits
 
 import inspect
 
-from kfactor import health
-from kfactor import losses as losses_lib
-from kfactor import manifest as manifest_lib
 from kfactor import validation
-from kfactor.features import TeacherReader
-from kfactor.features import feature_model
-from kfactor.features import flatten_feature
-from kfactor.features import probe_teacher
-from kfactor.layers import CommonFactor
-from kfactor.layers import ProjectionMLP
-from kfactor.layers import TaskFactor
+from kfactor.factors import manifest as manifest_lib
+from kfactor.layers.factor_layers import CommonFactor
+from kfactor.layers.factor_layers import ProjectionMLP
+from kfactor.layers.factor_layers import TaskFactor
+from kfactor.layers.features import TeacherReader
+from kfactor.layers.features import feature_model
+from kfactor.layers.features import flatten_feature
+from kfactor.layers.features import probe_teacher
+from kfactor.objective import health
+from kfactor.objective import losses as losses_lib
 
 import keras
 import tensorflow as tf
@@ -87,13 +87,13 @@ def _epochs_to_run(x, y, args, kwargs):
 class Factorizer(keras.Model):
     """Factorizes a frozen teacher into a common factor and task factors.
 
-    Training minimises the InfoMax-Bottleneck objective (`kfactor.losses`):
-    InfoMax between the projected teacher feature and the common feature,
-    a variational bottleneck on each task code, KD from the teacher's logits,
-    and CE of each factor network and of each task code's auxiliary head.
-    `fit` logs the total, every weighted term (`<term>_loss`), each factor
-    network's accuracy (`<task>_accuracy`) and the factorization's health
-    (`kfactor.health`): the common code's mean pairwise cosine
+    Training minimises the InfoMax-Bottleneck objective
+    (`kfactor.objective.losses`): InfoMax between the projected teacher feature
+    and the common feature, a variational bottleneck on each task code, KD from
+    the teacher's logits, and CE of each factor network and of each task code's
+    auxiliary head. `fit` logs the total, every weighted term (`<term>_loss`),
+    each factor network's accuracy (`<task>_accuracy`) and the factorization's
+    health (`kfactor.objective.health`): the common code's mean pairwise cosine
     (`common_cosine`, near 1 when it collapsed) and participation ratio
     (`common_participation_ratio`, its effective dimensions), and each task
     code's bottleneck size in nats (`<task>_kl`). Add
@@ -108,7 +108,7 @@ class Factorizer(keras.Model):
         tasks: dict task -> Keras model or layer images -> features, or a
             `TaskFactor`. Each key must be a teacher output; code sizes and
             class counts are inferred.
-        losses: list of `kfactor.losses.FactorLoss`; by default
+        losses: list of `kfactor.objective.losses.FactorLoss`; by default
             `imb_objective(**objective_options)`.
         weight_decay: coupled L2 weight decay added to every trainable
             gradient (`g + wd * w`, as PyTorch's `Adam(weight_decay)` of the
@@ -127,7 +127,8 @@ class Factorizer(keras.Model):
             `kfactor.validation.NonFiniteError` naming the loss term that
             became NaN or Inf, before that step's update. False: train on
             (as Keras does without `TerminateOnNaN`).
-        **objective_options: arguments of `kfactor.losses.imb_objective`
+        **objective_options: arguments of
+        `kfactor.objective.losses.imb_objective`
             (e.g. `beta=1e-3`, `infomax_estimator="infonce"`); a misspelt
             one is a `TypeError` naming the nearest valid option.
 
@@ -253,7 +254,8 @@ class Factorizer(keras.Model):
         for loss in losses:
             if not isinstance(loss, losses_lib.FactorLoss):
                 raise TypeError(
-                    "Expected kfactor.losses.FactorLoss objects. Received: "
+                    "Expected kfactor.objective.losses.FactorLoss objects. "
+                    "Received: "
                     f"{loss!r}"
                 )
             loss.validate(self)
@@ -271,8 +273,8 @@ class Factorizer(keras.Model):
             )
             for task in self.task_names
         }
-        # Health of the factorization (see `kfactor.health`): is the common
-        # code alive, and how many nats each task code keeps.
+        # Health of the factorization (see `kfactor.objective.health`): is the
+        # common code alive, and how many nats each task code keeps.
         self.health_trackers = {
             "common_cosine": keras.metrics.Mean(name="common_cosine"),
             "common_participation_ratio": keras.metrics.Mean(
@@ -533,9 +535,9 @@ class Factorizer(keras.Model):
     def save_factors(self, directory, overwrite=False, test_accuracy=None):
         """Saves each factor as a SavedModel + manifest under `directory`.
 
-        See `kfactor.artifacts.save_factors`; returns name -> directory.
+        See `kfactor.factors.saving.save_factors`; returns name -> directory.
         """
-        from kfactor import artifacts
+        from kfactor.factors import saving as artifacts
 
         return artifacts.save_factors(
             self, directory, overwrite=overwrite, test_accuracy=test_accuracy

@@ -1,0 +1,37 @@
+"""The factor artefact: format, save, load, plugins, assembly, export."""
+
+from kfactor.factors import assembly
+from kfactor.factors import export
+from kfactor.factors import manifest
+from kfactor.factors import plugins
+from kfactor.factors import publish
+from kfactor.factors import saved_factor
+from kfactor.factors import saving
+from kfactor.factors.assembly import assemble
+from kfactor.factors.assembly import check_assembly
+from kfactor.factors.export import check_export
+from kfactor.factors.export import export_for_serving
+from kfactor.factors.manifest import FactorFormatError
+from kfactor.factors.plugins import load_factors
+from kfactor.factors.publish import publish_factors
+from kfactor.factors.saved_factor import SavedFactor
+from kfactor.factors.saving import save_factors
+
+__all__ = [
+    "FactorFormatError",
+    "SavedFactor",
+    "assemble",
+    "assembly",
+    "check_assembly",
+    "check_export",
+    "export",
+    "export_for_serving",
+    "load_factors",
+    "manifest",
+    "plugins",
+    "publish",
+    "publish_factors",
+    "save_factors",
+    "saved_factor",
+    "saving",
+]

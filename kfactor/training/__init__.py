@@ -1,0 +1,29 @@
+"""Training: Factorizer, baselines, teacher recipe, distribution, tuning."""
+
+from kfactor.training import baselines
+from kfactor.training import distribute
+from kfactor.training import factorizer
+from kfactor.training import teacher
+from kfactor.training import tuning
+from kfactor.training.baselines import DistilledStudent
+from kfactor.training.baselines import SingleTaskNetworks
+from kfactor.training.distribute import distributed_fit
+from kfactor.training.factorizer import Factorizer
+from kfactor.training.teacher import compile_teacher
+from kfactor.training.teacher import warmup_cosine_adam
+from kfactor.training.tuning import FactorizationHyperModel
+
+__all__ = [
+    "DistilledStudent",
+    "FactorizationHyperModel",
+    "Factorizer",
+    "SingleTaskNetworks",
+    "baselines",
+    "compile_teacher",
+    "distribute",
+    "distributed_fit",
+    "factorizer",
+    "teacher",
+    "tuning",
+    "warmup_cosine_adam",
+]
