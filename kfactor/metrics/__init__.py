@@ -11,6 +11,7 @@ from kfactor.metrics.block_mi import block_mutual_info
 from kfactor.metrics.blocks import split_blocks
 from kfactor.metrics.dci import block_dci
 from kfactor.metrics.dci import dci
+from kfactor.metrics.ground_truth import GroundTruthSampler
 from kfactor.metrics.mig import mig
 from kfactor.metrics.modularity import modularity_explicitness
 from kfactor.metrics.probe_mi import ProbeMutualInfo
@@ -19,12 +20,11 @@ from kfactor.metrics.probes import LeakageResult
 from kfactor.metrics.probes import ProbeResult
 from kfactor.metrics.probes import leakage_matrix
 from kfactor.metrics.probes import linear_probe
-from kfactor.metrics.sampled import beta_vae_score
-from kfactor.metrics.sampled import factor_vae_score
-from kfactor.metrics.sampler import GroundTruthSampler
 from kfactor.metrics.sap import sap
 from kfactor.metrics.symmetry import symmetric_orientation_accuracy
 from kfactor.metrics.symmetry import symmetric_orientation_matches
+from kfactor.metrics.vae_scores import beta_vae_score
+from kfactor.metrics.vae_scores import factor_vae_score
 
 __all__ = [
     "BlockMutualInfo",

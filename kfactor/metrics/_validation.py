@@ -251,3 +251,17 @@ def check_block_splits(
             f"{sorted(map(str, blocks_test))}."
         )
     return blocks_train, factors_train, blocks_test, factors_test, names
+
+
+def check_positive(minimum, **values):
+    """Raises unless every keyword value is an int >= `minimum`."""
+    for name, value in values.items():
+        if (
+            isinstance(value, bool)
+            or not isinstance(value, (int, np.integer))
+            or value < minimum
+        ):
+            raise ValueError(
+                f"Expected `{name}` to be an int >= {minimum}. Received: "
+                f"{name}={value!r}."
+            )

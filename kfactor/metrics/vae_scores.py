@@ -20,10 +20,50 @@ encoding the 1.92 million (beta-VAE) or 0.97 million (FactorVAE)
 observations.
 """
 
-from kfactor.metrics import _sampling
+from kfactor.metrics import _validation
+from kfactor.metrics import ground_truth
 
 import numpy as np
 from sklearn import linear_model
+
+# Training points whose observations go through one representation call.
+POINTS_PER_CALL = 16
+
+
+def represent(representation_fn, observations):
+    """Calls `representation_fn` and checks it returns finite `(n, D)`."""
+    codes = np.asarray(representation_fn(observations))
+    if codes.ndim != 2 or codes.shape[0] != observations.shape[0]:
+        raise ValueError(
+            "Expected `representation_fn` to map observations of shape "
+            "(n, ...) to codes of shape (n, D). Received: codes of shape "
+            f"{codes.shape} for observations of shape {observations.shape}."
+        )
+    return _validation.check_codes(codes, "representation_fn(observations)")
+
+
+def grouped_codes(representation_fn, num_points, draw_point):
+    """Draws `num_points` points, encoding them in groups.
+
+    `draw_point()` draws one point's observations (a list of arrays of
+    equal length) and returns `(label, observations)`. Yields
+    `(labels, codes)` per group, `codes` shaped
+    `(points, arrays_per_point, batch, D)`.
+    """
+    for start in range(0, num_points, POINTS_PER_CALL):
+        stop = min(start + POINTS_PER_CALL, num_points)
+        labels, observations = [], []
+        for _ in range(start, stop):
+            label, point_observations = draw_point()
+            labels.append(label)
+            observations.extend(point_observations)
+        per_point = len(observations) // (stop - start)
+        batch = observations[0].shape[0]
+        codes = represent(representation_fn, np.concatenate(observations))
+        yield (
+            np.asarray(labels, dtype=np.int64),
+            codes.reshape(stop - start, per_point, batch, codes.shape[1]),
+        )
 
 
 def _beta_vae_points(sampler, representation_fn, batch_size, num_points, rng):
@@ -37,7 +77,7 @@ def _beta_vae_points(sampler, representation_fn, batch_size, num_points, rng):
         return index, [np.asarray(observations1), np.asarray(observations2)]
 
     labels, features = [], []
-    for group_labels, codes in _sampling.grouped_codes(
+    for group_labels, codes in grouped_codes(
         representation_fn, num_points, draw_point
     ):
         labels.append(group_labels)
@@ -111,15 +151,15 @@ def beta_vae_score(
          _International Conference on Machine Learning_, 2019.
          https://arxiv.org/abs/1811.12359
     """
-    _sampling.check_sampler(sampler, minimum_factors=2)
-    _sampling.check_positive(
+    ground_truth.check_sampler(sampler, minimum_factors=2)
+    _validation.check_positive(
         1,
         batch_size=batch_size,
         num_train=num_train,
         num_eval=num_eval,
         max_iter=max_iter,
     )
-    rng = _sampling.as_random_state(random_state)
+    rng = ground_truth.as_random_state(random_state)
     train_x, train_y = _beta_vae_points(
         sampler, representation_fn, batch_size, num_train, rng
     )
@@ -153,7 +193,7 @@ def _factor_vae_votes(
 
     active_dims = np.flatnonzero(active)
     votes = np.zeros((sampler.num_factors, active.size), dtype=np.int64)
-    for labels, codes in _sampling.grouped_codes(
+    for labels, codes in grouped_codes(
         representation_fn, num_points, draw_point
     ):
         local = np.var(codes[:, 0][..., active_dims], axis=1, ddof=1)
@@ -168,10 +208,10 @@ def _variances(sampler, representation_fn, num, rng):
     observations = np.asarray(
         sampler.sample_observations_from_factors(factors, rng)
     )
-    chunk = _sampling.POINTS_PER_CALL * 64
+    chunk = POINTS_PER_CALL * 64
     codes = np.concatenate(
         [
-            _sampling.represent(representation_fn, observations[i : i + chunk])
+            represent(representation_fn, observations[i : i + chunk])
             for i in range(0, num, chunk)
         ]
     )
@@ -260,14 +300,14 @@ def factor_vae_score(
          _International Conference on Machine Learning_, 2019.
          https://arxiv.org/abs/1811.12359
     """
-    _sampling.check_sampler(sampler)
-    _sampling.check_positive(
+    ground_truth.check_sampler(sampler)
+    _validation.check_positive(
         2,
         batch_size=batch_size,
         num_variance_estimate=num_variance_estimate,
     )
-    _sampling.check_positive(1, num_train=num_train, num_eval=num_eval)
-    rng = _sampling.as_random_state(random_state)
+    _validation.check_positive(1, num_train=num_train, num_eval=num_eval)
+    rng = ground_truth.as_random_state(random_state)
     variances = _variances(
         sampler, representation_fn, num_variance_estimate, rng
     )

@@ -90,6 +90,31 @@ class GroundTruthSampler(Protocol):
         ...
 
 
+def check_sampler(sampler, minimum_factors=1):
+    """Raises unless `sampler` is a `GroundTruthSampler` with enough factors."""
+    if not isinstance(sampler, GroundTruthSampler):
+        raise ValueError(
+            "Expected `sampler` to satisfy kfactor.metrics.GroundTruthSampler "
+            "(members factor_sizes, num_factors, sample_factors, "
+            "sample_observations_from_factors). Received: "
+            f"{type(sampler).__name__}."
+        )
+    if sampler.num_factors < minimum_factors:
+        raise ValueError(
+            f"Expected a sampler with at least {minimum_factors} factors. "
+            f"Received: sampler.num_factors={sampler.num_factors}."
+        )
+
+
+def as_random_state(random_state):
+    """An int seed or None as `np.random.RandomState`; a RandomState as is."""
+    if isinstance(random_state, np.random.RandomState):
+        return random_state
+    return np.random.RandomState(random_state)
+
+
 __all__ = [
     "GroundTruthSampler",
+    "as_random_state",
+    "check_sampler",
 ]
