@@ -15,6 +15,7 @@ factor networks take raw [0, 1] images.
 """
 
 from kfactor import keras_graph
+from kfactor.data.render import OBSERVATION_SHAPE
 from kfactor.layers.conv import Conv2D
 from kfactor.layers.heads import classification_head
 from kfactor.layers.normalization import FusedBatchNormalization
@@ -23,7 +24,6 @@ import keras
 
 FULL_WIDTHS = (32, 32, 64, 128, 256, 256)
 NARROW_WIDTHS = (16, 16, 32, 32, 64, 64)
-DSPRITES_INPUT_SHAPE = (64, 64, 1)
 
 
 def scaled_widths(widths, width_multiplier):
@@ -75,7 +75,7 @@ def simple_conv64(
     latent_dim=10,
     widths=FULL_WIDTHS,
     width_multiplier=1.0,
-    input_shape=DSPRITES_INPUT_SHAPE,
+    input_shape=OBSERVATION_SHAPE,
     normalization=None,
     name="simple_conv64",
 ):
@@ -228,7 +228,6 @@ def copy_weights_by_name(source, target):
 
 
 __all__ = [
-    "DSPRITES_INPUT_SHAPE",
     "FULL_WIDTHS",
     "NARROW_WIDTHS",
     "NORMALIZATIONS",
