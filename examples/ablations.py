@@ -44,6 +44,8 @@ from kfactor.evaluation.codes import factorizer_readers
 from kfactor.evaluation.common_report import RANDOM_ENCODER
 from kfactor.evaluation.common_report import common_factor_report
 from kfactor.evaluation.common_report import transfer_report
+from kfactor.evaluation.predictions import evaluate_accuracies
+from kfactor.evaluation.predictions import evaluate_predictions
 from kfactor.evaluation.report import excess_leakage
 from kfactor.training.baselines import DistilledStudent
 from kfactor.training.teacher import warmup_cosine_adam
@@ -106,7 +108,7 @@ def _train(model, train_ds, config):
 
 
 def _accuracy_row(model, test_ds):
-    accuracy, orientation = demo.evaluate_predictions({"m": model}, test_ds)
+    accuracy, orientation = evaluate_predictions({"m": model}, test_ds)
     row = {
         "accuracy": accuracy["m"],
         "mean_accuracy": float(np.mean(list(accuracy["m"].values()))),
@@ -220,7 +222,7 @@ def run_seed(seed):
     rows = _Rows(config)
     train_ds, test_ds = demo.dsprites_splits(config)
     teacher, _ = demo.get_teacher(config)
-    teacher_accuracy = demo.evaluate_accuracies({"t": teacher}, test_ds)["t"]
+    teacher_accuracy = evaluate_accuracies({"t": teacher}, test_ds)["t"]
     if TEACHER not in rows.rows:
         rows.add(TEACHER, _accuracy_row(teacher, test_ds))
 

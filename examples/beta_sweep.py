@@ -26,7 +26,9 @@ import os
 import time
 
 import kfactor  # noqa: F401  (TF backend and oneDNN first)
+from kfactor import data as data_lib
 from kfactor import demo
+from kfactor.evaluation.predictions import evaluate_accuracies
 from kfactor.evaluation.report import leakage_section
 
 import keras
@@ -64,7 +66,7 @@ def run_beta(teacher, config, beta):
         shuffle=False,
     ).history
     seconds = time.perf_counter() - start
-    accuracies = demo.evaluate_accuracies(
+    accuracies = evaluate_accuracies(
         {"teacher": teacher, "factor": factorizer}, test_ds
     )
     disentanglement, common, _ = demo.evaluate_factorization(
@@ -100,13 +102,13 @@ def run_single_task(teacher, config):
     networks, seconds = demo.train_single_task_networks(
         teacher, train_ds, config
     )
-    accuracies = demo.evaluate_accuracies({"single": networks}, test_ds)
+    accuracies = evaluate_accuracies({"single": networks}, test_ds)
     readers = {t: demo.code_reader(networks, t) for t in networks.task_names}
     (train, train_f), (test, test_f) = demo.collect_split_codes(
         readers, demo.dsprites_splits(config)[0], test_ds, config
     )
     leakage = leakage_section(
-        train, train_f, test, test_f, demo.data_lib.DSPRITES_TASKS
+        train, train_f, test, test_f, data_lib.DSPRITES_TASKS
     )
     return {
         "seconds": seconds,

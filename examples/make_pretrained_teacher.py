@@ -24,6 +24,7 @@ import tempfile
 
 import kfactor  # noqa: F401  (TF backend and oneDNN first)
 from kfactor import demo
+from kfactor.evaluation.predictions import evaluate_predictions
 
 
 def main():
@@ -42,7 +43,7 @@ def main():
         verbose=args.verbose,
     )
     teacher, seconds, rate = demo.train_teacher(config)
-    accuracies, orientation = demo.evaluate_predictions(
+    accuracies, orientation = evaluate_predictions(
         {"teacher": teacher}, demo.dsprites_splits(config)[1]
     )
     info = {

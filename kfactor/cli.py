@@ -15,8 +15,16 @@ import sys
 
 # TF's C++ start-up lines are kept quiet when `import kfactor` (which runs
 # before this module) imports TensorFlow: kfactor/backend.py.
+from kfactor import demo
+from kfactor.demo import DATA_FIELDS
 from kfactor.demo import DemoConfig
-from kfactor.evaluate import DATA_FIELDS
+from kfactor.factors.assembly import assemble
+from kfactor.factors.assembly import check_assembly
+from kfactor.factors.export import check_export
+from kfactor.factors.export import export_for_serving
+from kfactor.factors.plugins import factor_table
+from kfactor.factors.plugins import load_factors
+from kfactor.factors.saving import check_target
 from kfactor.validation import NonFiniteError
 
 from absl import app
@@ -128,8 +136,6 @@ class CommandError(app.UsageError):
 
 
 def demo_command(args):
-    from kfactor import demo
-
     try:
         config = DemoConfig(
             **{
@@ -169,9 +175,7 @@ def _factor_errors(command):
 
 
 def _load(args):
-    import kfactor
-
-    return kfactor.load_factors(*args, *FLAGS.factors)
+    return load_factors(*args, *FLAGS.factors)
 
 
 def _out():
@@ -182,45 +186,35 @@ def _out():
 
 def _writable_out(directory):
     """`directory` if it may be written (checked before any work)."""
-    from kfactor.factors.saving import check_target
-
     return check_target(directory, FLAGS.overwrite)
 
 
 @_factor_errors
 def list_command(args):
-    from kfactor.factors.plugins import factor_table
-
     print(factor_table(_load(args)))
 
 
 @_factor_errors
 def assemble_command(args):
-    import kfactor
-    from kfactor.factors.assembly import check_assembly
-
     out = _writable_out(_out())
     factors = _load(args)
-    model = kfactor.assemble(factors, tasks=FLAGS.tasks)
+    model = assemble(factors, tasks=FLAGS.tasks)
     for task, diff in check_assembly(model, factors).items():
         print(f"{task}: max |assembled - standalone| = {diff:.3g}")
-    summary = kfactor.export_for_serving(model, out, FLAGS.overwrite)
+    summary = export_for_serving(model, out, FLAGS.overwrite)
     print(f"Assembled {summary['tasks']} -> {summary['directory']}")
 
 
 @_factor_errors
 def export_command(args):
-    import kfactor
-    from kfactor.factors.export import check_export
-
     if FLAGS.model_version < 1:
         raise ValueError(
             "Expected --model_version >= 1 (TF Serving serves positive "
             f"version folders). Received: {FLAGS.model_version}."
         )
     directory = _writable_out(os.path.join(_out(), str(FLAGS.model_version)))
-    model = kfactor.assemble(_load(args), tasks=FLAGS.tasks)
-    summary = kfactor.export_for_serving(model, directory, FLAGS.overwrite)
+    model = assemble(_load(args), tasks=FLAGS.tasks)
+    summary = export_for_serving(model, directory, FLAGS.overwrite)
     for name, outputs in summary["signatures"].items():
         print(f"signature {name}: images -> {', '.join(outputs)}")
     print(f"max |reloaded - in memory| = {check_export(directory, model):.3g}")
@@ -229,15 +223,12 @@ def export_command(args):
 
 @_factor_errors
 def evaluate_command(args):
-    from kfactor import demo
-    from kfactor import evaluate
-
     sources = [*args, *FLAGS.factors]
     models = dict(teacher=FLAGS.teacher, kd_student=FLAGS.kd_student)
-    data = {name: FLAGS[name].value for name in evaluate.DATA_FIELDS}
-    if len(sources) == 1 and evaluate.is_run_dir(sources[0]):
+    data = {name: FLAGS[name].value for name in DATA_FIELDS}
+    if len(sources) == 1 and demo.is_run_dir(sources[0]):
         changed = {k: v for k, v in data.items() if FLAGS[k].present}
-        report = evaluate.evaluate_run(
+        report = demo.evaluate_run(
             sources[0],
             FLAGS.out,
             **models,
@@ -245,9 +236,9 @@ def evaluate_command(args):
             **changed,
         )
     else:
-        report = evaluate.evaluate_sources(
+        report = demo.evaluate_sources(
             sources,
-            config=demo.DemoConfig(**data),
+            config=DemoConfig(**data),
             output_dir=FLAGS.out,
             overwrite=FLAGS.overwrite,
             **models,

@@ -6,7 +6,6 @@ import json
 import os
 
 from kfactor import demo
-from kfactor import evaluate
 
 import keras
 import pytest
@@ -36,7 +35,7 @@ def evaluation(demo_run):
     stdout = io.StringIO()
     with contextlib.redirect_stdout(stdout):
         run_cli("evaluate", str(demo_run))
-    return demo_run / evaluate.EVALUATION_SUBDIR, stdout.getvalue()
+    return demo_run / demo.EVALUATION_SUBDIR, stdout.getvalue()
 
 
 def saved_artefacts_part(run):

@@ -9,8 +9,9 @@ import os
 
 import kfactor
 from kfactor import cli
+from kfactor import data as data_lib
 from kfactor import demo
-from kfactor import evaluate
+from kfactor.demo import sections
 
 import numpy as np
 import pytest
@@ -34,7 +35,7 @@ def test_common_factor_numbers_are_those_of_the_published_common_code(
     with open(os.path.join(demo_run, demo.REPORT_FILE)) as f:
         report = json.load(f)
     common = kfactor.load_factors(str(demo_run / "factors"))["common"]
-    test_ds = demo.dsprites_splits(evaluate.run_config(report))[1]
+    test_ds = demo.dsprites_splits(demo.run_config(report))[1]
     codes = np.concatenate(
         [np.asarray(common(images), "float64") for images, _ in test_ds]
     )[: report["common_factor"]["num_codes"]]
@@ -56,7 +57,7 @@ def test_demo_writes_the_report_with_every_promised_field(demo_run, capsys):
     assert 2**20 < report["peak_rss_bytes"] < 8 * 2**30
     assert report["factorization_images_per_second"] > 0
     tasks = report["tasks"]
-    assert sorted(tasks) == sorted(demo.data_lib.DSPRITES_TASKS)
+    assert sorted(tasks) == sorted(data_lib.DSPRITES_TASKS)
     for scores in tasks.values():
         assert set(scores) == {
             "teacher_accuracy",
@@ -97,7 +98,7 @@ def test_demo_writes_the_report_with_every_promised_field(demo_run, capsys):
     mi = report["disentanglement"]["probe_mi"]
     assert mi["block_names"] == [
         "common",
-        *demo.data_lib.DSPRITES_TASKS,
+        *data_lib.DSPRITES_TASKS,
         "teacher",
     ]
     assert np.asarray(mi["matrix"]).shape == (7, 5)
@@ -157,7 +158,7 @@ def test_demo_config_rejects_nonsense():
     with pytest.raises(ValueError, match="unknown factors: \\['colour'\\]"):
         demo.DemoConfig(held_out=("colour",))
     with pytest.raises(ValueError, match="no task to factorize"):
-        demo.DemoConfig(held_out=demo.data_lib.DSPRITES_TASKS)
+        demo.DemoConfig(held_out=data_lib.DSPRITES_TASKS)
 
 
 def test_held_out_factors_get_no_task_factor_and_no_single_task_network():
@@ -182,7 +183,7 @@ def test_train_split_repeats_and_evaluation_reads_one_pass(monkeypatch):
     assert demo.steps_per_epoch(config) == 4
     assert train_ds.cardinality() == tf.data.INFINITE_CARDINALITY
     assert int(test_ds.cardinality()) == 2
-    monkeypatch.setattr(demo, "disentanglement_report", lambda *a, **k: a)
+    monkeypatch.setattr(sections, "disentanglement_report", lambda *a, **k: a)
     readers = {"flat": lambda images: tf.reshape(images, [-1, 4096])[:, :3]}
     train_codes, train_factors, *_ = demo.evaluate_readers(
         readers, ["shape"], train_ds, test_ds, config
@@ -242,3 +243,23 @@ def test_demo_with_held_out_factors_reports_their_transfer(tmp_path):
     assert not transfer["factors"]["shape"]["held_out"]
     assert "| scale (held out) |" in demo.format_table(report)
     assert os.path.getsize(tmp_path / "transfer.png") > 1000
+
+
+def test_scores_report_is_the_part_demo_and_evaluate_share():
+    from kfactor.demo import report as report_lib
+
+    config = demo.DemoConfig(num_train=100, num_test=50)
+    accuracies = {
+        report_lib.TEACHER: {"shape": 0.9, "scale": 0.8},
+        report_lib.KD_STUDENT: {"shape": 0.7, "scale": 0.6},
+        "unnamed model": {"shape": 0.1, "scale": 0.1},
+    }
+    report = report_lib.scores_report(
+        config, ["shape"], accuracies, {"mig": 0.5}
+    )
+    assert report["config"]["num_train"] == 100
+    assert report["num_test_images"] == 50
+    assert report["tasks"] == {
+        "shape": {"teacher_accuracy": 0.9, "kd_student_accuracy": 0.7}
+    }
+    assert report["disentanglement"] == {"mig": 0.5}

@@ -26,7 +26,7 @@ LEVELS = (
     ("factors",),
     ("training",),
     ("evaluation",),
-    ("demo", "evaluate"),
+    ("demo",),
     ("cli",),
 )
 

@@ -5,6 +5,9 @@ with float32 channels-last images in `[0, 1]` and int32 class labels.
 """
 
 from kfactor.data.arrays import ArraySplit
+from kfactor.data.collect import collect_codes
+from kfactor.data.collect import collect_outputs
+from kfactor.data.collect import concatenate_blocks
 from kfactor.data.dsprites import ProceduralDSprites
 from kfactor.data.files import SHAPES3D_NUM_CLASSES
 from kfactor.data.files import SHAPES3D_TASKS
@@ -47,6 +50,9 @@ __all__ = [
     "ArraySplit",
     "ProceduralDSprites",
     "array_dataset",
+    "collect_codes",
+    "collect_outputs",
+    "concatenate_blocks",
     "dsprites_dataset",
     "dsprites_split",
     "factors_to_index",

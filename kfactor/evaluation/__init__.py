@@ -11,6 +11,7 @@ from kfactor.evaluation.common_report import common_factor_report
 from kfactor.evaluation.common_report import transfer_report
 from kfactor.evaluation.plots import report_figures
 from kfactor.evaluation.predictions import collect_predictions
+from kfactor.evaluation.predictions import evaluate_predictions
 from kfactor.evaluation.predictions import task_accuracies
 from kfactor.evaluation.report import disentanglement_report
 
@@ -21,6 +22,7 @@ __all__ = [
     "common_factor_report",
     "common_report",
     "disentanglement_report",
+    "evaluate_predictions",
     "plots",
     "predictions",
     "report",

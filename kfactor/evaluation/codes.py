@@ -4,11 +4,14 @@ The evaluation suite scores representations, not models: a *code reader*
 is a dict `name -> callable(images) -> [batch, dim]`. `factorizer_readers`
 builds one for an in-memory `Factorizer`, `saved_factor_readers` for saved
 factors (task codes are the posterior means, what the factor networks use
-at inference).
+at inference). `collect_codes` (from `kfactor.data.collect`) runs readers
+over a dataset.
 """
 
-import numpy as np
-import tensorflow as tf
+from kfactor.data.collect import collect_codes
+from kfactor.data.collect import concatenate_blocks
+from kfactor.factors.assembly import resolve
+from kfactor.layers.features import TeacherReader
 
 TEACHER = "teacher"
 COMMON = "common"
@@ -65,9 +68,6 @@ def saved_factor_readers(factors, teacher, tasks=None):
     >>> sorted(readers)                                     # doctest: +SKIP
     ['common', 'orientation', 'pos_x', 'pos_y', 'scale', 'shape', 'teacher']
     """
-    from kfactor.factors.assembly import resolve
-    from kfactor.layers.features import TeacherReader
-
     common, task_factors, _ = resolve(factors, tasks)
     reader = TeacherReader(teacher)
 
@@ -78,53 +78,6 @@ def saved_factor_readers(factors, teacher, tasks=None):
     for task, factor in task_factors.items():
         readers[task] = factor.encode
     return readers
-
-
-def collect_codes(readers, dataset, factor_names, max_examples=None):
-    """Runs every reader over `dataset`; returns codes and factor labels.
-
-    Args:
-        readers: dict name -> callable images -> `[batch, dim]`.
-        dataset: batched `(images, {factor: labels})`.
-        factor_names: label keys, in the column order of the result.
-        max_examples: stop after this many examples (None: all).
-
-    Returns:
-        `(codes, factors)`: `codes[name]` float32 `(N, dim)`; `factors` int
-        `(N, len(factor_names))`.
-    """
-    read_all = tf.function(
-        lambda images: {name: read(images) for name, read in readers.items()},
-        reduce_retracing=True,
-    )
-    codes = {name: [] for name in readers}
-    factors = []
-    seen = 0
-    for images, labels in dataset:
-        missing = [f for f in factor_names if f not in labels]
-        if missing:
-            raise ValueError(
-                f"The dataset has no labels for factors {missing}. Received "
-                f"label keys: {sorted(labels)}"
-            )
-        factors.append(
-            np.stack([np.asarray(labels[f]) for f in factor_names], 1)
-        )
-        for name, values in read_all(images).items():
-            codes[name].append(np.asarray(values, dtype="float32"))
-        seen += len(factors[-1])
-        if max_examples is not None and seen >= max_examples:
-            break
-    if not factors:
-        raise ValueError("The dataset is empty: no codes to collect.")
-    limit = slice(0, max_examples)
-    codes = {name: np.concatenate(v)[limit] for name, v in codes.items()}
-    return codes, np.concatenate(factors)[limit]
-
-
-def concatenate_blocks(codes, names):
-    """The concatenation `[z_1, ..., z_k]` of code blocks, `(N, sum dims)`."""
-    return np.concatenate([codes[name] for name in names], axis=1)
 
 
 __all__ = [

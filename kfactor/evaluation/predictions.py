@@ -1,7 +1,9 @@
 """Accuracy of any `images -> {task: logits}` model on a labelled dataset."""
 
+from kfactor import metrics
+from kfactor.data.collect import collect_outputs
+
 import numpy as np
-import tensorflow as tf
 
 
 def collect_predictions(models, dataset):
@@ -15,23 +17,18 @@ def collect_predictions(models, dataset):
         `(logits, labels)`: `logits[name][task]` and `labels[task]` are NumPy
         arrays over the whole dataset.
     """
-    predict = {
-        name: tf.function(
-            lambda images, model=model: model(images, training=False),
-            reduce_retracing=True,
-        )
-        for name, model in models.items()
-    }
-    logits = {name: {} for name in models}
-    labels = {}
-    for images, batch_labels in dataset:
-        for task, values in batch_labels.items():
-            labels.setdefault(task, []).append(np.asarray(values))
-        for name, run in predict.items():
-            for task, values in run(images).items():
-                logits[name].setdefault(task, []).append(np.asarray(values))
-    join = lambda parts: {k: np.concatenate(v) for k, v in parts.items()}  # noqa: E731
-    return {name: join(v) for name, v in logits.items()}, join(labels)
+    return collect_outputs(
+        {name: inference(model) for name, model in models.items()}, dataset
+    )
+
+
+def inference(model):
+    """`images -> model(images, training=False)`."""
+
+    def predict(images):
+        return model(images, training=False)
+
+    return predict
 
 
 def task_accuracies(logits, labels):
@@ -54,7 +51,42 @@ def task_accuracies(logits, labels):
     }
 
 
+def evaluate_predictions(models, test_ds):
+    """`(accuracies, symmetry-aware orientation accuracies)` of `models`.
+
+    The first is `{model name: {task: test accuracy}}`; the second
+    `{model: {"raw", "symmetry_aware"}}` for models that predict
+    `orientation` of a dataset labelled with `shape` (see
+    `kfactor.metrics.symmetry`).
+    """
+    logits, labels = collect_predictions(models, test_ds)
+    accuracies = {
+        name: task_accuracies(v, labels) for name, v in logits.items()
+    }
+    orientation = {}
+    for name, values in logits.items():
+        if "orientation" not in values or "shape" not in labels:
+            continue
+        orientation[name] = {
+            "raw": accuracies[name]["orientation"],
+            "symmetry_aware": metrics.symmetric_orientation_accuracy(
+                np.argmax(values["orientation"], -1),
+                labels["orientation"],
+                labels["shape"],
+            ),
+        }
+    return accuracies, orientation
+
+
+def evaluate_accuracies(models, test_ds):
+    """`{model name: {task: test accuracy}}`."""
+    return evaluate_predictions(models, test_ds)[0]
+
+
 __all__ = [
     "collect_predictions",
+    "evaluate_accuracies",
+    "evaluate_predictions",
+    "inference",
     "task_accuracies",
 ]

@@ -29,8 +29,8 @@ Objectives (all maximised), logged every epoch by `FactorizationScores`:
 """
 
 from kfactor import metrics
-from kfactor.evaluation.codes import collect_codes
-from kfactor.evaluation.codes import concatenate_blocks
+from kfactor.data.collect import collect_codes
+from kfactor.data.collect import concatenate_blocks
 from kfactor.objective import mi
 from kfactor.training.factorizer import Factorizer
 

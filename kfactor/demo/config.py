@@ -1,0 +1,206 @@
+"""The demo's configuration: `DemoConfig`, its file names and its splits.
+
+`DemoConfig` holds the sizes and schedule of a demo run; the functions here
+turn it into the seeded, disjoint procedural dSprites splits that the
+demo (`kfactor.demo.run`) and its re-scoring (`kfactor.demo.rescoring`)
+both read.
+"""
+
+import dataclasses
+
+from kfactor import data as data_lib
+from kfactor.zoo.simple_conv import NARROW_WIDTHS
+
+#: The files a demo run writes in its `output_dir`.
+REPORT_FILE = "report.json"
+TEACHER_FILE = "teacher.keras"
+KD_STUDENT_FILE = "kd_student.keras"
+#: The `DemoConfig` fields that decide the teacher (its data and training).
+TEACHER_FIELDS = (
+    "seed",
+    "num_train",
+    "num_test",
+    "widths",
+    "latent_dim",
+    "teacher_num_train",
+    "teacher_epochs",
+    "teacher_batch_size",
+    "teacher_learning_rate",
+)
+
+
+@dataclasses.dataclass
+class DemoConfig:
+    """Sizes and schedule of the demo (defaults fit 15 min on 2 cores).
+
+    The teacher is the pretrained one shipped in `kfactor/pretrained/`
+    (`train_teacher=True` retrains it with the `teacher_*` fields: that is
+    how the shipped one was made). It is a narrow SimpleConv64 with batch
+    normalization, trained with per-task loss weights `1 / log K` and a
+    warm-up + cosine Adam schedule (`kfactor.training.teacher`) on
+    `teacher_num_train` images drawn around the test split, so it never saw
+    a held-out image.
+
+    The factorization uses batch-normalized encoders of the same widths,
+    InfoNCE for the InfoMax term (the reference's `"dv"` formula collapses
+    the common code) and Gaussian task codes (VIB) that start narrow
+    (`initial_log_var`) under the bottleneck weight `beta`: the noise of
+    a squeezed task code is what makes each factor network read the common
+    code. The common encoder starts as a copy of the teacher's backbone
+    (`common_from_teacher`; the task encoders start at random): the teacher
+    learned orientation in 28,000 steps, more than the demo's budget lets a
+    fresh common encoder learn it in. `single_task_epochs` trains the
+    "knows only task k" baseline
+    (independent single-task networks of the same encoder and code size)
+    for as many steps, so that the task codes' leakage has a reference.
+    """
+
+    num_train: int = 50000
+    num_test: int = 5000
+    batch_size: int = 64
+    factor_epochs: int = 5
+    learning_rate: float = 2e-3
+    widths: tuple = NARROW_WIDTHS
+    latent_dim: int = 32
+    normalization: str = "batch"
+    variational: bool = True
+    initial_log_var: float = -6.0
+    beta: float = 0.03
+    common_from_teacher: bool = True
+    held_out: tuple = ()
+    single_task_epochs: int = 5
+    train_teacher: bool = False
+    teacher_num_train: int = 150000
+    teacher_epochs: int = 24
+    teacher_batch_size: int = 128
+    teacher_learning_rate: float = 3e-3
+    kd_epochs: int = 0
+    eval_train_examples: int = 10000
+    eval_test_examples: int = 5000
+    dci: bool = False
+    seed: int = 0
+    output_dir: str = "kfactor_runs/demo"
+    verbose: int = 1
+
+    def __post_init__(self):
+        for name in (
+            "num_train",
+            "num_test",
+            "batch_size",
+            "latent_dim",
+            "teacher_num_train",
+            "teacher_batch_size",
+        ):
+            if getattr(self, name) < 1:
+                raise ValueError(
+                    f"Expected {name} >= 1. Received: {name}="
+                    f"{getattr(self, name)}"
+                )
+        for name in (
+            "teacher_epochs",
+            "factor_epochs",
+            "kd_epochs",
+            "single_task_epochs",
+        ):
+            if getattr(self, name) < 0:
+                raise ValueError(
+                    f"Expected {name} >= 0. Received: {name}="
+                    f"{getattr(self, name)}"
+                )
+        for name in ("learning_rate", "teacher_learning_rate"):
+            if not getattr(self, name) > 0:
+                raise ValueError(
+                    f"Expected {name} > 0. Received: {name}="
+                    f"{getattr(self, name)}"
+                )
+        if self.beta < 0:
+            raise ValueError(f"Expected beta >= 0. Received: beta={self.beta}")
+        if self.normalization in ("", "none", "None"):
+            self.normalization = None
+        self.widths = tuple(int(w) for w in self.widths)
+        self.held_out = tuple(self.held_out)
+        unknown = sorted(set(self.held_out) - set(data_lib.DSPRITES_TASKS))
+        if unknown:
+            raise ValueError(
+                f"Expected held_out factors among {data_lib.DSPRITES_TASKS}. "
+                f"Received unknown factors: {unknown}."
+            )
+        if not self.task_names:
+            raise ValueError(
+                "held_out leaves no task to factorize. Fix: hold out fewer "
+                f"than all of {data_lib.DSPRITES_TASKS}."
+            )
+
+    @property
+    def task_names(self):
+        """The factorized tasks: every dSprites factor not held out."""
+        return tuple(
+            t for t in data_lib.DSPRITES_TASKS if t not in self.held_out
+        )
+
+
+def dsprites_splits(config):
+    """The train and test datasets of the demo (disjoint, seeded).
+
+    The train dataset repeats (a new permutation every pass; fit it with
+    `steps_per_epoch(config)`); the test dataset is one ordered pass.
+    Keras's `fit` makes a new iterator of a finite dataset every epoch, and
+    on 2 CPU cores the first step of about half the epochs then stalled for
+    16-20 s (measured: teacher epochs of 40 s instead of 22 s); one
+    iterator over a repeated dataset does not.
+    """
+    train, test = split_indices(config)
+    train_ds = data_lib.dsprites_dataset(
+        train,
+        batch_size=config.batch_size,
+        shuffle=True,
+        seed=config.seed,
+        repeat=True,
+    )
+    test_ds = data_lib.dsprites_dataset(
+        test, batch_size=config.batch_size, shuffle=False
+    )
+    return train_ds, test_ds
+
+
+def split_indices(config):
+    """The grid indices of the demo's train and test splits."""
+    return data_lib.dsprites_split(
+        config.num_train, config.num_test, seed=config.seed
+    )
+
+
+def teacher_indices(config):
+    """The teacher's training images: drawn around the test split."""
+    test = split_indices(config)[1]
+    return data_lib.indices_outside(
+        test, config.teacher_num_train, seed=config.seed + 1
+    )
+
+
+def steps_per_epoch(config):
+    """Batches in one pass over the demo's train split."""
+    return -(-config.num_train // config.batch_size)
+
+
+def teacher_config(config):
+    """The fields of `config` that decide the teacher (`TEACHER_FIELDS`)."""
+    values = dataclasses.asdict(config)
+    return {
+        name: list(values[name]) if name == "widths" else values[name]
+        for name in TEACHER_FIELDS
+    }
+
+
+__all__ = [
+    "KD_STUDENT_FILE",
+    "REPORT_FILE",
+    "TEACHER_FIELDS",
+    "TEACHER_FILE",
+    "DemoConfig",
+    "dsprites_splits",
+    "split_indices",
+    "steps_per_epoch",
+    "teacher_config",
+    "teacher_indices",
+]
