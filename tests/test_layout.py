@@ -42,8 +42,12 @@ def all_modules():
     return {module_name(p): p for p in sorted(PACKAGE.rglob("*.py"))}
 
 
-def _imported(node, module, is_package):
-    """The kfactor modules an import statement names."""
+def _imported(node, module, is_package, known):
+    """The kfactor modules an import statement names.
+
+    `from package import name` names `package.name` when that is a module
+    (a submodule import), else `package` (a name defined there).
+    """
     if isinstance(node, ast.Import):
         return [a.name for a in node.names if a.name.startswith("kfactor")]
     base = module if is_package else module.rpartition(".")[0]
@@ -56,7 +60,10 @@ def _imported(node, module, is_package):
         source = node.module or ""
     if not source.startswith("kfactor"):
         return []
-    return [source] + [f"{source}.{a.name}" for a in node.names]
+    return [
+        f"{source}.{a.name}" if f"{source}.{a.name}" in known else source
+        for a in node.names
+    ]
 
 
 def imports(module, path):
@@ -68,7 +75,7 @@ def imports(module, path):
     for node in ast.walk(tree):
         if not isinstance(node, (ast.Import, ast.ImportFrom)):
             continue
-        names = _imported(node, module, path.name == "__init__.py")
+        names = _imported(node, module, path.name == "__init__.py", known)
         for name in {n for n in names if n in known and n != module}:
             found.append((name, node.lineno, id(node) in top_level))
     return found
