@@ -7,6 +7,7 @@ import kfactor
 from kfactor.factors import assembly
 from kfactor.factors import manifest as manifest_lib
 from kfactor.factors import saving as artifacts
+from kfactor.factors.networks import FactorNetworks
 
 import keras
 import numpy as np
@@ -172,3 +173,57 @@ def test_deterministic_task_codes_save_and_assemble_exactly(tmp_path):
     assert np.max(np.abs(logits - expected)) <= 1e-5
     code = factorizer.task_factors["row"].encode(images).mean
     np.testing.assert_array_equal(factors["row"].encode(images), code)
+
+
+class BareNetworks(FactorNetworks):
+    """A `FactorNetworks` that is no `Factorizer`: the attributes only."""
+
+    def __init__(self, factorizer):
+        for name in (
+            "common",
+            "task_factors",
+            "task_names",
+            "num_classes",
+            "code_dim",
+            "image_shape",
+            "teacher",
+            "factor_losses",
+        ):
+            setattr(self, name, getattr(factorizer, name))
+
+
+def test_factor_networks_need_no_factorizer(tmp_path):
+    factorizer, images = ff.factorizer(), ff.probe()
+    bare = BareNetworks(factorizer)
+    assert not isinstance(bare, kfactor.Factorizer)
+    np.testing.assert_array_equal(
+        kfactor.assemble(bare)(images)["row"],
+        kfactor.assemble(factorizer)(images)["row"],
+    )
+    bare.save_factors(str(tmp_path / "f"))
+    saved = kfactor.load_factors(str(tmp_path / "f"))
+    assert saved["row"].weights_fingerprint == (
+        kfactor.load_factors(ff.saved_factors())["row"].weights_fingerprint
+    )
+
+
+def test_the_factorizer_is_factor_networks_and_keras_tracks_it():
+    factorizer = ff.factorizer()
+    assert isinstance(factorizer, FactorNetworks)
+    # The Keras model tracks the factors set on it (its weights include
+    # every factor network's) and serializes under its registered name.
+    tracked = {id(w) for w in factorizer.weights}
+    for task in factorizer.task_names:
+        network = factorizer.factor_network(task)
+        assert {id(w) for w in network.weights} <= tracked
+    config = keras.saving.serialize_keras_object(factorizer)
+    assert config["registered_name"] == "kfactor>Factorizer"
+    assert json.loads(json.dumps(config))["config"]["weight_decay"] == 1e-4
+    assert sorted(config["config"]["tasks"]) == ["col", "row"]
+
+
+def test_publish_wants_factor_networks(tmp_path):
+    factors = kfactor.load_factors(ff.saved_factors())
+    with pytest.raises(TypeError, match="FactorNetworks.*export_for_serving"):
+        kfactor.publish_factors(factors, str(tmp_path))
+    assert not os.listdir(tmp_path)

@@ -10,9 +10,9 @@ import logging
 
 from kfactor import validation
 from kfactor.factors import manifest as manifest_lib
+from kfactor.factors.networks import FactorNetworks
 from kfactor.factors.saved_factor import SavedFactor
 from kfactor.factors.saving import task_inference_networks
-from kfactor.training.factorizer import Factorizer
 
 import keras
 import numpy as np
@@ -94,7 +94,7 @@ def resolve(factors, tasks=None):
     factors of `kfactor.load_factors`. A task layer maps `[images,
     z_common]` to logits.
     """
-    if isinstance(factors, Factorizer):
+    if isinstance(factors, FactorNetworks):
         chosen = _choose(factors.task_names, tasks)
         layers = {
             t: task_inference_networks(
@@ -178,7 +178,7 @@ def factor_network(factors, task):
 
     >>> network = factor_network(factors, "shape")        # doctest: +SKIP
     """
-    if isinstance(factors, Factorizer):
+    if isinstance(factors, FactorNetworks):
         return factors.factor_network(task)
     common, layers, spec = resolve(factors, [task])
     images = keras.Input(shape=tuple(spec["shape"]), name="images")

@@ -15,10 +15,10 @@ import os
 
 from kfactor.factors import manifest as manifest_lib
 from kfactor.factors.assembly import assemble
+from kfactor.factors.networks import FactorNetworks
 from kfactor.factors.saved_factor import restored_variables
 from kfactor.factors.saving import atomic_directory
 from kfactor.factors.saving import directory_size
-from kfactor.training.factorizer import Factorizer
 
 import keras
 import numpy as np
@@ -39,7 +39,7 @@ RESERVED_NAMES = (
 
 
 def _as_model(model_or_factors, tasks):
-    if isinstance(model_or_factors, Factorizer) or not isinstance(
+    if isinstance(model_or_factors, FactorNetworks) or not isinstance(
         model_or_factors, keras.Model
     ):
         return assemble(model_or_factors, tasks=tasks)

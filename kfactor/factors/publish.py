@@ -20,6 +20,7 @@ from kfactor.factors import manifest as manifest_lib
 from kfactor.factors.assembly import assemble
 from kfactor.factors.export import check_export
 from kfactor.factors.export import export_for_serving
+from kfactor.factors.networks import FactorNetworks
 from kfactor.factors.plugins import load_factors
 from kfactor.factors.saving import directory_size
 
@@ -36,6 +37,16 @@ def _max_abs_diff(a, b):
     return float(np.max(np.abs(np.asarray(a) - np.asarray(b))))
 
 
+def _check_networks(factorizer):
+    if not isinstance(factorizer, FactorNetworks):
+        raise TypeError(
+            "Expected a trained kfactor.Factorizer (a kfactor.factors."
+            f"FactorNetworks). Received: {type(factorizer).__name__}. Fix: "
+            "pass the factorizer; to re-export saved factors use "
+            "kfactor.export_for_serving(kfactor.load_factors(...), ...)."
+        )
+
+
 def publish_factors(
     factorizer,
     directory,
@@ -46,7 +57,8 @@ def publish_factors(
     """Saves the factors, reloads and assembles them, exports for serving.
 
     Args:
-        factorizer: a trained `kfactor.Factorizer`.
+        factorizer: a trained `kfactor.Factorizer` (any
+            `kfactor.factors.FactorNetworks`).
         directory: output folder; `factors/` and `serving/1/` go inside.
         test_accuracy: optional dict task -> accuracy for the manifests.
         probe_images: a batch to compare outputs on; by default 8 seeded
@@ -67,6 +79,7 @@ def publish_factors(
     >>> report["assembled_max_abs_diff"] <= 1e-5           # doctest: +SKIP
     True
     """
+    _check_networks(factorizer)
     factors_dir = os.path.join(directory, FACTORS_SUBDIR)
     export_dir = os.path.join(directory, SERVING_SUBDIR)
     factorizer.save_factors(
