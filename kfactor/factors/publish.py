@@ -16,6 +16,7 @@ serving export gives the assembled model's.
 import logging
 import os
 
+from kfactor.factors import checks
 from kfactor.factors import manifest as manifest_lib
 from kfactor.factors.assembly import assemble
 from kfactor.factors.export import check_export
@@ -24,17 +25,11 @@ from kfactor.factors.networks import FactorNetworks
 from kfactor.factors.plugins import load_factors
 from kfactor.factors.saving import directory_size
 
-import numpy as np
-
 logger = logging.getLogger(__name__)
 
 FACTORS_SUBDIR = "factors"
 #: TF Serving wants `<model_base_path>/<version>/saved_model.pb`.
 SERVING_SUBDIR = os.path.join("serving", "1")
-
-
-def _max_abs_diff(a, b):
-    return float(np.max(np.abs(np.asarray(a) - np.asarray(b))))
 
 
 def _check_networks(factorizer):
@@ -91,12 +86,11 @@ def publish_factors(
         spec = manifest_lib.input_spec(factorizer.image_shape)
         probe_images = manifest_lib.probe_images(spec)
     assembled = model(probe_images, training=False)
-    per_task = {
-        task: _max_abs_diff(
-            assembled[task], factorizer.factor_network(task)(probe_images)
-        )
+    in_memory = {
+        task: factorizer.factor_network(task)(probe_images)
         for task in factorizer.task_names
     }
+    per_task = checks.max_abs_diffs(in_memory, assembled)
     summary = export_for_serving(model, export_dir, overwrite=overwrite)
     report = {
         "factors_dir": os.path.abspath(factors_dir),
