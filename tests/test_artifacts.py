@@ -1,9 +1,11 @@
 """Saving factors: layout, manifest contents, fingerprints, atomicity."""
 
 import datetime
+import doctest
 import json
 import os
 
+from kfactor.factors import checks
 from kfactor.factors import manifest as manifest_lib
 from kfactor.factors import saving as artifacts
 from kfactor.factors.saved_factor import restored_variables
@@ -220,3 +222,9 @@ def test_task_names_must_be_identifiers():
     for bad in ("pos x", "common", "1st", ""):
         with pytest.raises(ValueError, match="identifier"):
             manifest_lib.check_name(bad)
+
+
+def test_module_doctests_run():
+    for module in (checks, manifest_lib):
+        result = doctest.testmod(module, extraglobs={"np": np})
+        assert result.attempted > 0 and result.failed == 0, module.__name__
