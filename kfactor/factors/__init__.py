@@ -5,6 +5,7 @@ It knows networks (`FactorNetworks`), not trainers: nothing here imports
 """
 
 from kfactor.factors import assembly
+from kfactor.factors import checks
 from kfactor.factors import export
 from kfactor.factors import manifest
 from kfactor.factors import networks
@@ -31,6 +32,7 @@ __all__ = [
     "assembly",
     "check_assembly",
     "check_export",
+    "checks",
     "export",
     "export_for_serving",
     "load_factors",
