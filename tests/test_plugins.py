@@ -261,6 +261,17 @@ def test_broken_factor_directories_are_named(tmp_path):
         kfactor.SavedFactor(common)
 
 
+def test_a_saved_model_without_serve_is_named(tmp_path):
+    common = os.path.join(ff.copy_factors(tmp_path / "f"), "common")
+    saved_model = os.path.join(common, "saved_model")
+    shutil.rmtree(saved_model)
+    tf.saved_model.save(tf.Module(), saved_model)
+    with pytest.raises(
+        manifest_lib.FactorFormatError, match="'serve' endpoint.*re-save"
+    ):
+        kfactor.SavedFactor(common)
+
+
 def test_corrupt_variables_are_refused(tmp_path):
     row = os.path.join(ff.copy_factors(tmp_path / "f"), "row")
     variables = os.path.join(row, "saved_model", "variables")
