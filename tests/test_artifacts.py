@@ -1,9 +1,11 @@
 """Saving factors: layout, manifest contents, fingerprints, atomicity."""
 
 import datetime
+import doctest
 import json
 import os
 
+from kfactor.factors import checks
 from kfactor.factors import manifest as manifest_lib
 from kfactor.factors import saving as artifacts
 from kfactor.factors.saved_factor import restored_variables
@@ -47,7 +49,9 @@ def test_one_saved_model_and_manifest_per_factor():
 def test_manifest_records_what_the_contract_lists():
     factorizer, directory = ff.factorizer(), ff.saved_factors()
     common, row = read(directory, "common"), read(directory, "row")
-    assert set(row) == set(manifest_lib.MANIFEST_KEYS)
+    probe = {"probe_images", "probe_logits"}
+    assert set(row) == set(manifest_lib.MANIFEST_KEYS) | probe
+    assert set(common) == set(manifest_lib.MANIFEST_KEYS)
     assert row["format_version"] == manifest_lib.FORMAT_VERSION
     assert (common["role"], common["task"]) == ("common", None)
     assert (row["role"], row["task"], row["num_classes"]) == ("task", "row", 4)
@@ -177,6 +181,17 @@ def test_test_accuracy_for_an_unknown_task_is_refused(tmp_path):
         (lambda m: m.update(task=None), "exactly for role 'task'"),
         (lambda m: m["input_spec"].pop("dtype"), r"missing \['dtype'\]"),
         (lambda m: m["teacher"].update(id=1), r"unknown keys \['id'\]"),
+        (lambda m: m.pop("probe_images"), "together, on a task factor"),
+        (lambda m: m["probe_images"].update(num=0), "num >= 1"),
+        (lambda m: m["probe_images"].pop("seed"), r"missing \['seed'\]"),
+        (lambda m: m["probe_logits"].pop(), "8 lists of 4 finite"),
+        (lambda m: m["probe_logits"][2].append(0.0), "8 lists of 4 finite"),
+        (lambda m: m["probe_logits"][0].__setitem__(1, "x"), "4 finite"),
+        (
+            lambda m: m["probe_logits"][0].__setitem__(1, float("inf")),
+            "4 finite",
+        ),
+        (lambda m: m.update(probe_logits={}), "probe_logits of type"),
     ],
 )
 def test_invalid_manifests_name_the_problem(edit, message):
@@ -185,6 +200,16 @@ def test_invalid_manifests_name_the_problem(edit, message):
     edit(manifest)
     with pytest.raises(manifest_lib.FactorFormatError, match=message):
         manifest_lib.validate_manifest(manifest, "row/kfactor.json")
+
+
+def test_probe_logits_are_for_task_factors_only():
+    common = read(ff.saved_factors(), "common")
+    row = read(ff.saved_factors(), "row")
+    common.update(
+        probe_images=row["probe_images"], probe_logits=row["probe_logits"]
+    )
+    with pytest.raises(manifest_lib.FactorFormatError, match="role 'common'"):
+        manifest_lib.validate_manifest(common)
 
 
 def test_extra_metadata_is_allowed_under_extra():
@@ -197,3 +222,9 @@ def test_task_names_must_be_identifiers():
     for bad in ("pos x", "common", "1st", ""):
         with pytest.raises(ValueError, match="identifier"):
             manifest_lib.check_name(bad)
+
+
+def test_module_doctests_run():
+    for module in (checks, manifest_lib):
+        result = doctest.testmod(module, extraglobs={"np": np})
+        assert result.attempted > 0 and result.failed == 0, module.__name__

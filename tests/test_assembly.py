@@ -7,6 +7,7 @@ import kfactor
 from kfactor.factors import assembly
 from kfactor.factors import manifest as manifest_lib
 from kfactor.factors import saving as artifacts
+from kfactor.factors.networks import FactorNetworks
 
 import keras
 import numpy as np
@@ -172,3 +173,139 @@ def test_deterministic_task_codes_save_and_assemble_exactly(tmp_path):
     assert np.max(np.abs(logits - expected)) <= 1e-5
     code = factorizer.task_factors["row"].encode(images).mean
     np.testing.assert_array_equal(factors["row"].encode(images), code)
+
+
+class BareNetworks(FactorNetworks):
+    """A `FactorNetworks` that is no `Factorizer`: the attributes only."""
+
+    def __init__(self, factorizer):
+        for name in (
+            "common",
+            "task_factors",
+            "task_names",
+            "num_classes",
+            "code_dim",
+            "image_shape",
+            "teacher",
+            "factor_losses",
+        ):
+            setattr(self, name, getattr(factorizer, name))
+
+
+def test_factor_networks_need_no_factorizer(tmp_path):
+    factorizer, images = ff.factorizer(), ff.probe()
+    bare = BareNetworks(factorizer)
+    assert not isinstance(bare, kfactor.Factorizer)
+    np.testing.assert_array_equal(
+        kfactor.assemble(bare)(images)["row"],
+        kfactor.assemble(factorizer)(images)["row"],
+    )
+    bare.save_factors(str(tmp_path / "f"))
+    saved = kfactor.load_factors(str(tmp_path / "f"))
+    assert saved["row"].weights_fingerprint == (
+        kfactor.load_factors(ff.saved_factors())["row"].weights_fingerprint
+    )
+
+
+def test_the_factorizer_is_factor_networks_and_keras_tracks_it():
+    factorizer = ff.factorizer()
+    assert isinstance(factorizer, FactorNetworks)
+    # The Keras model tracks the factors set on it (its weights include
+    # every factor network's) and serializes under its registered name.
+    tracked = {id(w) for w in factorizer.weights}
+    for task in factorizer.task_names:
+        network = factorizer.factor_network(task)
+        assert {id(w) for w in network.weights} <= tracked
+    config = keras.saving.serialize_keras_object(factorizer)
+    assert config["registered_name"] == "kfactor>Factorizer"
+    assert json.loads(json.dumps(config))["config"]["weight_decay"] == 1e-4
+    assert sorted(config["config"]["tasks"]) == ["col", "row"]
+
+
+def test_publish_wants_factor_networks(tmp_path):
+    factors = kfactor.load_factors(ff.saved_factors())
+    with pytest.raises(TypeError, match="FactorNetworks.*export_for_serving"):
+        kfactor.publish_factors(factors, str(tmp_path))
+    assert not os.listdir(tmp_path)
+
+
+# === verify: the logits recorded at save time ===
+
+
+def edit_manifest(directory, edit):
+    path = os.path.join(directory, manifest_lib.MANIFEST_FILE)
+    with open(path) as f:
+        manifest = json.load(f)
+    edit(manifest)
+    with open(path, "w") as f:
+        json.dump(manifest, f)
+
+
+def test_task_manifests_record_the_factor_networks_probe_logits():
+    factorizer = ff.factorizer()
+    row = kfactor.load_factors(ff.saved_factors())["row"]
+    probe = row.manifest["probe_images"]
+    assert probe == {"num": 8, "seed": 0}
+    images = manifest_lib.probe_images(row.image_spec, **probe)
+    np.testing.assert_array_equal(
+        np.asarray(row.manifest["probe_logits"], "float32"),
+        factorizer.factor_network("row")(images),
+    )
+    common = kfactor.load_factors(ff.saved_factors())["common"]
+    assert "probe_logits" not in common.manifest
+
+
+def test_verify_catches_factors_that_load_into_other_weights():
+    """A loading bug: the layers compute something else than was saved."""
+    factors = kfactor.load_factors(ff.saved_factors())
+    kernel = next(w for w in factors["row"].weights if len(w.shape) > 1)
+    kernel.assign(kernel * 1.5)
+    with pytest.raises(ValueError, match=r"recorded.*\['row'\].*Fix: the"):
+        kfactor.assemble(factors)
+    # Comparing with networks built from the same loaded layers misses it.
+    model = kfactor.assemble(factors, verify=False)
+    differences = assembly.check_assembly(model, factors)
+    assert max(differences.values()) <= assembly.TOLERANCE
+    # The untouched task still assembles and verifies.
+    assert list(kfactor.assemble(factors, tasks="col").output) == ["col"]
+
+
+def test_verify_catches_edited_probe_logits(tmp_path):
+    directory = ff.copy_factors(tmp_path / "f")
+
+    def shift(manifest):
+        manifest["probe_logits"][3][1] += 0.5
+
+    edit_manifest(os.path.join(directory, "col"), shift)
+    factors = kfactor.load_factors(directory)  # fingerprints still match
+    with pytest.raises(ValueError, match=r"\{'col': 0\.5"):
+        kfactor.assemble(factors)
+
+
+def test_old_manifests_assemble_with_the_weaker_check(tmp_path, caplog):
+    directory = ff.copy_factors(tmp_path / "f")
+
+    def drop_probe(manifest):
+        del manifest["probe_images"], manifest["probe_logits"]
+
+    edit_manifest(os.path.join(directory, "row"), drop_probe)
+    factors = kfactor.load_factors(directory)
+    with caplog.at_level("WARNING", logger=assembly.__name__):
+        model = kfactor.assemble(factors)
+    assert sorted(model.output) == ["col", "row"]
+    warnings = [r.getMessage() for r in caplog.records]
+    assert len(warnings) == 1 and "['row']" in warnings[0]
+    assert "weaker check" in warnings[0]
+    differences = assembly.verify_assembly(model, factors)
+    assert set(differences) == {"row", "col"}
+
+
+def test_recorded_tolerance_scales_with_the_logits(factors):
+    model = kfactor.assemble(factors, verify=False)
+    task_layers = {t: factors[t] for t in ("row", "col")}
+    differences, tolerances = assembly.recorded_differences(model, task_layers)
+    assert max(differences.values()) <= 1e-5
+    for task, tolerance in tolerances.items():
+        scale = np.max(np.abs(factors[task].manifest["probe_logits"]))
+        expected = assembly.RECORDED_TOLERANCE * max(1.0, scale)
+        assert tolerance == pytest.approx(expected)

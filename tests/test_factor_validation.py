@@ -33,11 +33,26 @@ def assembled(factors):
     return kfactor.assemble(factors)
 
 
+def keep_probe_consistent(manifest):
+    """The probe keys of an edited manifest, valid again: only the graph
+    can tell the edit then (a common factor has none; a task factor's
+    probe_logits have num_classes columns)."""
+    if manifest["role"] == manifest_lib.COMMON:
+        manifest.pop("probe_images", None)
+        manifest.pop("probe_logits", None)
+    elif "probe_logits" in manifest:
+        width = manifest["num_classes"]
+        manifest["probe_logits"] = [
+            (row + [0.0] * width)[:width] for row in manifest["probe_logits"]
+        ]
+
+
 def edit_manifest(directory, **changes):
     path = os.path.join(directory, manifest_lib.MANIFEST_FILE)
     with open(path) as f:
         manifest = json.load(f)
     manifest.update(changes)
+    keep_probe_consistent(manifest)
     with open(path, "w") as f:
         json.dump(manifest, f)
 

@@ -15,6 +15,7 @@ from kfactor.factors.saved_factor import restored_variables
 import keras
 import numpy as np
 import pytest
+import tensorflow as tf
 
 from tests import factor_fixtures as ff
 from tests import helpers
@@ -67,11 +68,35 @@ def test_loaded_factors_compute_the_in_memory_factors():
 
 def test_loaded_factor_is_a_frozen_layer_over_the_saved_variables():
     common = kfactor.load_factors(ff.saved_factors())["common"]
+    assert isinstance(common, keras.layers.TFSMLayer)
     assert not common.trainable and common.trainable_weights == []
     in_memory = ff.factorizer().common
     assert common.count_params() == in_memory.count_params()
-    restored = {id(v) for v in restored_variables(common._restored, ["serve"])}
-    assert all(id(w.value) in restored for w in common.weights)
+    saved_model = tf.saved_model.load(
+        os.path.join(ff.saved_factors(), "common", "saved_model")
+    )
+    assert len(common.weights) == len(
+        restored_variables(saved_model, ["serve"])
+    )
+
+
+@pytest.mark.parametrize("name", ["common", "row"])
+def test_loaded_weights_are_the_saved_models_variables_not_copies(name):
+    """Assigning through the layer's weights changes the graph's output."""
+    factor = kfactor.SavedFactor(os.path.join(ff.saved_factors(), name))
+    images = ff.probe()
+    z_common = np.ones((len(images), factor.code_dim), "float32")
+    inputs = images if name == "common" else [images, z_common]
+    before = np.asarray(factor(inputs))
+    kernels = [w for w in factor.weights if len(w.shape) > 1]
+    assert kernels
+    for kernel in kernels:
+        kernel.assign(kernel * 2.0 + 0.5)
+    after = np.asarray(factor(inputs))
+    assert np.max(np.abs(after - before)) > 1e-3
+    # A fresh load reads the files again: the files were not changed.
+    again = kfactor.SavedFactor(os.path.join(ff.saved_factors(), name))
+    np.testing.assert_array_equal(again(inputs), before)
 
 
 def test_config_roundtrip_needs_unsafe_deserialization():
@@ -80,8 +105,12 @@ def test_config_roundtrip_needs_unsafe_deserialization():
     assert json.loads(json.dumps(config)) == config
     with pytest.raises(ValueError, match="enable_unsafe_deserialization"):
         keras.saving.deserialize_keras_object(config)
+    with pytest.raises(ValueError, match="safe_mode=False"):
+        kfactor.SavedFactor.from_config(factor.get_config())
     clone = keras.saving.deserialize_keras_object(config, safe_mode=False)
+    assert isinstance(clone, kfactor.SavedFactor)
     assert clone.get_config() == factor.get_config()
+    assert "filepath" not in clone.get_config()
     images = ff.probe()
     z_common = np.zeros((len(images), factor.code_dim), "float32")
     np.testing.assert_array_equal(
@@ -229,6 +258,17 @@ def test_broken_factor_directories_are_named(tmp_path):
     with open(os.path.join(common, "saved_model", "saved_model.pb"), "wb") as f:
         f.write(b"not a protobuf")
     with pytest.raises(manifest_lib.FactorFormatError, match="corrupt"):
+        kfactor.SavedFactor(common)
+
+
+def test_a_saved_model_without_serve_is_named(tmp_path):
+    common = os.path.join(ff.copy_factors(tmp_path / "f"), "common")
+    saved_model = os.path.join(common, "saved_model")
+    shutil.rmtree(saved_model)
+    tf.saved_model.save(tf.Module(), saved_model)
+    with pytest.raises(
+        manifest_lib.FactorFormatError, match="'serve' endpoint.*re-save"
+    ):
         kfactor.SavedFactor(common)
 
 

@@ -1,8 +1,14 @@
-"""The factor artefact: format, save, load, plugins, assembly, export."""
+"""The factor artefact: format, save, load, plugins, assembly, export.
+
+It knows networks (`FactorNetworks`), not trainers: nothing here imports
+`kfactor.training`.
+"""
 
 from kfactor.factors import assembly
+from kfactor.factors import checks
 from kfactor.factors import export
 from kfactor.factors import manifest
+from kfactor.factors import networks
 from kfactor.factors import plugins
 from kfactor.factors import publish
 from kfactor.factors import saved_factor
@@ -12,6 +18,7 @@ from kfactor.factors.assembly import check_assembly
 from kfactor.factors.export import check_export
 from kfactor.factors.export import export_for_serving
 from kfactor.factors.manifest import FactorFormatError
+from kfactor.factors.networks import FactorNetworks
 from kfactor.factors.plugins import load_factors
 from kfactor.factors.publish import publish_factors
 from kfactor.factors.saved_factor import SavedFactor
@@ -19,15 +26,18 @@ from kfactor.factors.saving import save_factors
 
 __all__ = [
     "FactorFormatError",
+    "FactorNetworks",
     "SavedFactor",
     "assemble",
     "assembly",
     "check_assembly",
     "check_export",
+    "checks",
     "export",
     "export_for_serving",
     "load_factors",
     "manifest",
+    "networks",
     "plugins",
     "publish",
     "publish_factors",

@@ -13,12 +13,13 @@ the teacher, the auxiliary heads and the InfoMax projections are not in it.
 import logging
 import os
 
+from kfactor.factors import checks
 from kfactor.factors import manifest as manifest_lib
 from kfactor.factors.assembly import assemble
+from kfactor.factors.networks import FactorNetworks
 from kfactor.factors.saved_factor import restored_variables
 from kfactor.factors.saving import atomic_directory
 from kfactor.factors.saving import directory_size
-from kfactor.training.factorizer import Factorizer
 
 import keras
 import numpy as np
@@ -39,7 +40,7 @@ RESERVED_NAMES = (
 
 
 def _as_model(model_or_factors, tasks):
-    if isinstance(model_or_factors, Factorizer) or not isinstance(
+    if isinstance(model_or_factors, FactorNetworks) or not isinstance(
         model_or_factors, keras.Model
     ):
         return assemble(model_or_factors, tasks=tasks)
@@ -186,15 +187,14 @@ def check_export(directory, model, images=None):
     expected = model(images, training=False)
     signatures = tf.saved_model.load(directory).signatures
     served = signatures[SERVING_DEFAULT](**{INPUT_NAME: tf.constant(images)})
-    worst = 0.0
+    differences = [0.0]
     for task, logits in expected.items():
         want = _with_probabilities(logits)
         own = signatures[task](**{INPUT_NAME: tf.constant(images)})
-        for key, value in want.items():
-            for got in (served[f"{task}_{key}"], own[key]):
-                diff = np.max(np.abs(np.asarray(got) - np.asarray(value)))
-                worst = max(worst, float(diff))
-    return worst
+        prefixed = {key: served[f"{task}_{key}"] for key in want}
+        differences += checks.max_abs_diffs(own, want).values()
+        differences += checks.max_abs_diffs(prefixed, want).values()
+    return max(differences)
 
 
 __all__ = [

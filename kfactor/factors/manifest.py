@@ -66,7 +66,19 @@ MANIFEST_KEYS = {
     "created": (str, False),
     "versions": (dict, False),
 }
-OPTIONAL_KEYS = {"extra": (dict, False)}
+#: `probe_images` ({num, seed} of `probe_images`) and `probe_logits` (the
+#: task's logits on them, `[num][num_classes]`) come together, on task
+#: factors only: what the factor network gave at save time, compared by
+#: `assemble(verify=True)`. Factors saved before they existed lack them.
+OPTIONAL_KEYS = {
+    "extra": (dict, False),
+    "probe_images": (dict, False),
+    "probe_logits": (list, False),
+}
+PROBE_KEYS = ("num", "seed")
+#: The default probe batch of `probe_images` (and so of `save_factors`).
+PROBE_NUM = 8
+PROBE_SEED = 0
 INPUT_SPEC_KEYS = ("shape", "dtype", "value_range", "preprocessing")
 TEACHER_KEYS = ("name", "weights_fingerprint")
 
@@ -139,8 +151,15 @@ def input_spec(image_shape, value_range=DEFAULT_VALUE_RANGE):
     }
 
 
-def probe_images(spec, num=8, seed=0):
-    """A seeded batch of uniform images in the spec's value range (NumPy)."""
+def probe_images(spec, num=PROBE_NUM, seed=PROBE_SEED):
+    """A seeded batch of uniform images in the spec's value range (NumPy).
+
+    Example:
+
+    >>> spec = input_spec((2, 2, 1))
+    >>> probe_images(spec, num=3).shape
+    (3, 2, 2, 1)
+    """
     low, high = spec["value_range"]
     rng = np.random.default_rng(seed)
     shape = (num, *spec["shape"])
@@ -312,7 +331,60 @@ def validate_manifest(manifest, path="<manifest>"):
         )
     _check_keys(path, manifest["input_spec"], INPUT_SPEC_KEYS, (), "input_spec")
     _check_keys(path, manifest["teacher"], TEACHER_KEYS, (), "teacher")
+    _check_probe(path, manifest)
     return manifest
+
+
+def _is_int(value, low):
+    return (
+        isinstance(value, _INT)
+        and not isinstance(value, bool)
+        and (value >= low)
+    )
+
+
+def _is_logit_row(row, num_classes):
+    return (
+        isinstance(row, list)
+        and len(row) == num_classes
+        and all(
+            isinstance(x, (float, int))
+            and not isinstance(x, bool)
+            and np.isfinite(x)
+            for x in row
+        )
+    )
+
+
+def _check_probe(path, manifest):
+    """Checks the optional `probe_images` + `probe_logits` (OPTIONAL_KEYS)."""
+    present = [k for k in ("probe_images", "probe_logits") if k in manifest]
+    if not present:
+        return
+    fix = "re-save the factor with save_factors."
+    if len(present) == 1 or manifest["role"] != TASK:
+        _fail(
+            path,
+            "probe_images and probe_logits together, on a task factor",
+            f"{present} on role {manifest['role']!r}",
+            fix,
+        )
+    probe = manifest["probe_images"]
+    _check_keys(path, probe, PROBE_KEYS, (), "probe_images")
+    if not (_is_int(probe["num"], 1) and _is_int(probe["seed"], 0)):
+        _fail(path, "probe_images num >= 1 and seed >= 0", probe, fix)
+    logits = manifest["probe_logits"]
+    num_classes = manifest["num_classes"]
+    if len(logits) != probe["num"] or not all(
+        _is_logit_row(row, num_classes) for row in logits
+    ):
+        _fail(
+            path,
+            f"probe_logits as {probe['num']} lists of {num_classes} finite "
+            "numbers (probe_images num x num_classes)",
+            f"{str(logits)[:200]}",
+            fix,
+        )
 
 
 __all__ = [
@@ -324,6 +396,9 @@ __all__ = [
     "MANIFEST_FILE",
     "MANIFEST_KEYS",
     "OPTIONAL_KEYS",
+    "PROBE_KEYS",
+    "PROBE_NUM",
+    "PROBE_SEED",
     "ROLES",
     "SAVED_MODEL_DIR",
     "TASK",

@@ -16,14 +16,14 @@ serving export gives the assembled model's.
 import logging
 import os
 
+from kfactor.factors import checks
 from kfactor.factors import manifest as manifest_lib
 from kfactor.factors.assembly import assemble
 from kfactor.factors.export import check_export
 from kfactor.factors.export import export_for_serving
+from kfactor.factors.networks import FactorNetworks
 from kfactor.factors.plugins import load_factors
 from kfactor.factors.saving import directory_size
-
-import numpy as np
 
 logger = logging.getLogger(__name__)
 
@@ -32,8 +32,14 @@ FACTORS_SUBDIR = "factors"
 SERVING_SUBDIR = os.path.join("serving", "1")
 
 
-def _max_abs_diff(a, b):
-    return float(np.max(np.abs(np.asarray(a) - np.asarray(b))))
+def _check_networks(factorizer):
+    if not isinstance(factorizer, FactorNetworks):
+        raise TypeError(
+            "Expected a trained kfactor.Factorizer (a kfactor.factors."
+            f"FactorNetworks). Received: {type(factorizer).__name__}. Fix: "
+            "pass the factorizer; to re-export saved factors use "
+            "kfactor.export_for_serving(kfactor.load_factors(...), ...)."
+        )
 
 
 def publish_factors(
@@ -46,7 +52,8 @@ def publish_factors(
     """Saves the factors, reloads and assembles them, exports for serving.
 
     Args:
-        factorizer: a trained `kfactor.Factorizer`.
+        factorizer: a trained `kfactor.Factorizer` (any
+            `kfactor.factors.FactorNetworks`).
         directory: output folder; `factors/` and `serving/1/` go inside.
         test_accuracy: optional dict task -> accuracy for the manifests.
         probe_images: a batch to compare outputs on; by default 8 seeded
@@ -67,6 +74,7 @@ def publish_factors(
     >>> report["assembled_max_abs_diff"] <= 1e-5           # doctest: +SKIP
     True
     """
+    _check_networks(factorizer)
     factors_dir = os.path.join(directory, FACTORS_SUBDIR)
     export_dir = os.path.join(directory, SERVING_SUBDIR)
     factorizer.save_factors(
@@ -78,12 +86,11 @@ def publish_factors(
         spec = manifest_lib.input_spec(factorizer.image_shape)
         probe_images = manifest_lib.probe_images(spec)
     assembled = model(probe_images, training=False)
-    per_task = {
-        task: _max_abs_diff(
-            assembled[task], factorizer.factor_network(task)(probe_images)
-        )
+    in_memory = {
+        task: factorizer.factor_network(task)(probe_images)
         for task in factorizer.task_names
     }
+    per_task = checks.max_abs_diffs(in_memory, assembled)
     summary = export_for_serving(model, export_dir, overwrite=overwrite)
     report = {
         "factors_dir": os.path.abspath(factors_dir),

@@ -2,8 +2,9 @@
 
 Loading reads only the JSON manifest and the SavedModel graph: no Python
 object is unpickled and the code that defined the encoders is not needed.
-The layer tracks the SavedModel's own variables (no copy), so a common factor
-shared by several tasks holds its weights once.
+`SavedFactor` is a `keras.layers.TFSMLayer`, whose weights are the
+SavedModel's own `tf.Variable`s (no copy), so a common factor shared by
+several tasks holds its weights once.
 """
 
 import os
@@ -14,14 +15,13 @@ from kfactor.factors import manifest as manifest_lib
 import keras
 import tensorflow as tf
 
-# Keras's safe-mode flag, as `keras.layers.TFSMLayer.from_config` reads it.
-from keras.src.saving import serialization_lib
-
 #: The endpoints each role's SavedModel must have.
 ENDPOINTS = {
     manifest_lib.COMMON: ("serve",),
     manifest_lib.TASK: ("serve", "encode"),
 }
+#: `TFSMLayer.get_config` keys that `SavedFactor` derives from `directory`.
+_TFSM_CONFIG_KEYS = ("filepath", "call_endpoint", "call_training_endpoint")
 
 
 def restored_variables(restored, endpoints):
@@ -36,43 +36,26 @@ def restored_variables(restored, endpoints):
     return variables
 
 
-class _RestoredVariable(keras.Variable):
-    """A Keras variable around an existing `tf.Variable` (shared, no copy).
-
-    The TensorFlow backend's `Variable._initialize` keeps a `tf.Variable`
-    given to it as is; routing the initializer there makes the Keras variable
-    read and write the SavedModel's own variable.
-    """
-
-    def __init__(self, variable, name, trainable):
-        self._restored = variable
-        super().__init__(
-            initializer=lambda shape, dtype: None,
-            shape=variable.shape,
-            dtype=variable.dtype.name,
-            trainable=trainable,
-            name=name,
-        )
-
-    def _initialize_with_initializer(self, initializer):
-        self._initialize(self._restored)
-
-
-def _load_saved_model(directory, role):
+def saved_model_path(directory):
+    """`directory/saved_model`; raises unless it holds a `saved_model.pb`."""
     path = os.path.join(directory, manifest_lib.SAVED_MODEL_DIR)
     if not os.path.isfile(os.path.join(path, "saved_model.pb")):
         raise manifest_lib.FactorFormatError(
             f"Expected a SavedModel in {path}. Received: no saved_model.pb. "
             "Fix: re-save the factor with Factorizer.save_factors."
         )
-    try:
-        restored = tf.saved_model.load(path)
-    except Exception as err:  # TF raises many types for a broken file.
-        raise manifest_lib.FactorFormatError(
-            f"Expected a readable SavedModel in {path}. Received: "
-            f"{type(err).__name__}: {str(err)[:300]}. Fix: the artefact is "
-            "corrupt; re-save or re-install the factor."
-        ) from err
+    return path
+
+
+def _unreadable(path, err):
+    return manifest_lib.FactorFormatError(
+        f"Expected a readable SavedModel with a 'serve' endpoint in {path}. "
+        f"Received: {type(err).__name__}: {str(err)[:300]}. Fix: the "
+        "artefact is corrupt; re-save or re-install the factor."
+    )
+
+
+def _check_endpoints(restored, role, path):
     missing = [e for e in ENDPOINTS[role] if not hasattr(restored, e)]
     if missing:
         raise manifest_lib.FactorFormatError(
@@ -80,7 +63,6 @@ def _load_saved_model(directory, role):
             f"endpoints {list(ENDPOINTS[role])}. Received: missing "
             f"{missing}. Fix: save factors with Factorizer.save_factors."
         )
-    return restored
 
 
 def _check_fingerprint(variables, manifest, directory):
@@ -146,7 +128,7 @@ def _check_graph(restored, manifest, directory):
 
 
 @keras.saving.register_keras_serializable(package="kfactor")
-class SavedFactor(keras.layers.Layer):
+class SavedFactor(keras.layers.TFSMLayer):
     """A saved factor (common or task) as a frozen Keras layer.
 
     The common factor maps images to `z_common`; a task factor maps
@@ -155,6 +137,12 @@ class SavedFactor(keras.layers.Layer):
     inference computation only, so `training` is ignored. A loaded common
     factor can be the `common` of a new `kfactor.Factorizer`, to train a
     new task factor against it.
+
+    It is a `keras.layers.TFSMLayer` on the factor's SavedModel: its
+    weights are the SavedModel's own variables (shared, not copied), and
+    rebuilding one from a Keras config needs
+    `keras.config.enable_unsafe_deserialization()` (`TFSMLayer.from_config`),
+    as the graph may run any TensorFlow op.
 
     On load the manifest's role, `code_dim` and `num_classes` are checked
     against the SavedModel's graph. Each call checks its images: shaped
@@ -169,6 +157,8 @@ class SavedFactor(keras.layers.Layer):
         trainable: whether the weights may be trained (default frozen).
         check_inputs: run the value checks of the images on every call
             (finite, in range); the shape and dtype are always checked.
+        name: the layer's name; by default the manifest's `name`.
+        dtype: the layer's dtype policy (as for any Keras layer).
 
     Attributes:
         manifest: the validated manifest (dict).
@@ -183,7 +173,14 @@ class SavedFactor(keras.layers.Layer):
     TensorShape([2, 10])
     """
 
-    def __init__(self, directory, trainable=False, check_inputs=True, **kwargs):
+    def __init__(
+        self,
+        directory,
+        trainable=False,
+        check_inputs=True,
+        name=None,
+        dtype=None,
+    ):
         directory = os.path.abspath(os.fspath(directory))
         if not os.path.isdir(directory):
             raise NotADirectoryError(
@@ -193,24 +190,37 @@ class SavedFactor(keras.layers.Layer):
                 + manifest_lib.recovery_hint(directory)
             )
         manifest = manifest_lib.read_manifest(directory)
-        kwargs.setdefault("name", manifest["name"])
-        super().__init__(trainable=trainable, **kwargs)
+        path = saved_model_path(directory)
+        try:
+            super().__init__(
+                path,
+                call_endpoint="serve",
+                trainable=trainable,
+                name=name or manifest["name"],
+                dtype=dtype,
+            )
+        except Exception as err:  # TF raises many types for a broken file.
+            raise _unreadable(path, err) from err
         self.directory = directory
         self.manifest = manifest
         self.check_inputs = bool(check_inputs)
-        restored = _load_saved_model(directory, manifest["role"])
-        _check_input_spec(restored, manifest, directory)
-        _check_graph(restored, manifest, directory)
+        self._check_restored(path)
+
+    def _check_restored(self, path):
+        """The manifest's checks on the loaded SavedModel (module doc)."""
+        restored, manifest = self._reloaded_obj, self.manifest
+        _check_endpoints(restored, manifest["role"], path)
+        _check_input_spec(restored, manifest, self.directory)
+        _check_graph(restored, manifest, self.directory)
         variables = restored_variables(restored, ENDPOINTS[manifest["role"]])
-        _check_fingerprint(variables, manifest, directory)
-        self._restored = restored
-        for index, variable in enumerate(variables):
-            self._track_variable(
-                _RestoredVariable(
-                    variable, f"variable_{index}", variable.trainable
-                )
+        _check_fingerprint(variables, manifest, self.directory)
+        held = {id(w.value) for w in self.weights}
+        if any(id(v) not in held for v in variables):
+            raise manifest_lib.FactorFormatError(
+                f"Expected the 'encode' endpoint of {path} to read only "
+                "variables that 'serve' reads. Received: others. Fix: "
+                "re-save the factor with Factorizer.save_factors."
             )
-        self.built = True
 
     # === Manifest fields ===
 
@@ -264,21 +274,21 @@ class SavedFactor(keras.layers.Layer):
         if self.role == manifest_lib.COMMON:
             images, checks = self._checked_images(inputs)
             with tf.control_dependencies(checks):
-                return self._restored.serve(images)
+                return self.call_endpoint_fn(images)
         # The values of `images` were checked by the common factor that
         # made `z_common` from them: only their shape and dtype here.
         images, z_common = inputs
         images, _ = self._checked_images(images, values=False)
         z_common = self._checked_code(z_common)
-        return self._restored.serve(images, z_common)
+        return self.call_endpoint_fn(images, z_common)
 
     def encode(self, images):
         """A task factor's code mean `z_task` (images -> `[batch, dim]`)."""
         images, checks = self._checked_images(images)
         with tf.control_dependencies(checks):
             if self.role == manifest_lib.COMMON:
-                return self._restored.serve(images)
-            return self._restored.encode(images)
+                return self.call_endpoint_fn(images)
+            return self._reloaded_obj.encode(images)
 
     def compute_output_shape(self, input_shape):
         if self.role == manifest_lib.COMMON:
@@ -286,23 +296,17 @@ class SavedFactor(keras.layers.Layer):
         return (input_shape[0][0], self.num_classes)
 
     def get_config(self):
+        config = super().get_config()
+        for key in _TFSM_CONFIG_KEYS:
+            config.pop(key)
         return {
-            **super().get_config(),
+            **config,
             "directory": self.directory,
             "check_inputs": self.check_inputs,
         }
 
-    @classmethod
-    def from_config(cls, config):
-        if serialization_lib.in_safe_mode() is not False:
-            raise ValueError(
-                "Requested the deserialization of a SavedFactor, which loads "
-                f"the SavedModel in {config.get('directory')}; its graph may "
-                "run any TensorFlow op. Fix: if you trust it, call "
-                "keras.config.enable_unsafe_deserialization() or pass "
-                "safe_mode=False."
-            )
-        return cls(**config)
+    # `from_config` is `TFSMLayer`'s: it refuses in safe mode, then calls
+    # `SavedFactor(**config)`, which checks the artefact again.
 
     def __repr__(self):
         what = self.task or self.role
@@ -313,4 +317,5 @@ __all__ = [
     "ENDPOINTS",
     "SavedFactor",
     "restored_variables",
+    "saved_model_path",
 ]

@@ -23,6 +23,7 @@ from kfactor.factors import manifest as manifest_lib
 from kfactor.factors.saved_factor import restored_variables
 
 import keras
+import numpy as np
 import tensorflow as tf
 from keras import ops
 
@@ -274,6 +275,26 @@ def base_manifest(factorizer, value_range, extra):
     return manifest
 
 
+def probe_record(factorizer, task, spec):
+    """The manifest's `probe_images` and `probe_logits` of one task.
+
+    The logits are those of the in-memory factor network
+    (`factorizer.factor_network(task)`) on `manifest.probe_images(spec)`,
+    as float32 values: `assemble(verify=True)` compares the loaded and
+    assembled factors with them, a check independent of loading.
+    """
+    description = {
+        "num": manifest_lib.PROBE_NUM,
+        "seed": manifest_lib.PROBE_SEED,
+    }
+    images = manifest_lib.probe_images(spec, **description)
+    logits = factorizer.factor_network(task)(images, training=False)
+    return {
+        "probe_images": description,
+        "probe_logits": np.asarray(logits, "float32").tolist(),
+    }
+
+
 def save_factors(
     factorizer,
     directory,
@@ -285,9 +306,10 @@ def save_factors(
     """Saves every factor of `factorizer` as `directory/<name>/`.
 
     Writes `common/` and one directory per task, each a SavedModel plus a
-    `kfactor.json` manifest. The whole set is written to a temporary sibling
-    and renamed onto `directory` at the end, so a failure leaves any earlier
-    artefact there intact.
+    `kfactor.json` manifest; a task's manifest records its factor network's
+    logits on the probe images (`probe_record`). The whole set is written to
+    a temporary sibling and renamed onto `directory` at the end, so a
+    failure leaves any earlier artefact there intact.
 
     Args:
         factorizer: a trained `kfactor.Factorizer`.
@@ -348,6 +370,7 @@ def save_factors(
                     "num_classes": int(factorizer.num_classes[task]),
                     "common_fingerprint": fingerprint,
                     "test_accuracy": accuracy.get(task),
+                    **probe_record(factorizer, task, spec),
                 },
                 _task_endpoints(factor, spec),
             )
@@ -365,6 +388,7 @@ __all__ = [
     "check_target",
     "directory_size",
     "export_factor",
+    "probe_record",
     "save_factors",
     "task_inference_networks",
 ]

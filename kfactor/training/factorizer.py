@@ -12,6 +12,7 @@ import inspect
 
 from kfactor import validation
 from kfactor.factors import manifest as manifest_lib
+from kfactor.factors.networks import FactorNetworks
 from kfactor.layers.factor_layers import CommonFactor
 from kfactor.layers.factor_layers import ProjectionMLP
 from kfactor.layers.factor_layers import TaskFactor
@@ -84,7 +85,7 @@ def _epochs_to_run(x, y, args, kwargs):
 
 
 @keras.saving.register_keras_serializable(package="kfactor")
-class Factorizer(keras.Model):
+class Factorizer(FactorNetworks, keras.Model):
     """Factorizes a frozen teacher into a common factor and task factors.
 
     Training minimises the InfoMax-Bottleneck objective
@@ -513,35 +514,6 @@ class Factorizer(keras.Model):
             task: factor((images, common_code), training=training)
             for task, factor in self.task_factors.items()
         }
-
-    # === Factor networks ===
-
-    def factor_network(self, task):
-        """A standalone Keras model images -> logits for one task.
-
-        It shares the trained layers (no copy): the common factor and the
-        task's factor, with the code's mean (deterministic).
-        """
-        if task not in self.task_factors:
-            raise ValueError(
-                f"Unknown task {task!r}. This factorizer has tasks "
-                f"{list(self.task_names)}."
-            )
-        images = keras.Input(shape=self.image_shape, name="images")
-        common_code = self.common(images)
-        logits = self.task_factors[task]((images, common_code))
-        return keras.Model(images, logits, name=f"factor_network_{task}")
-
-    def save_factors(self, directory, overwrite=False, test_accuracy=None):
-        """Saves each factor as a SavedModel + manifest under `directory`.
-
-        See `kfactor.factors.saving.save_factors`; returns name -> directory.
-        """
-        from kfactor.factors import saving as artifacts
-
-        return artifacts.save_factors(
-            self, directory, overwrite=overwrite, test_accuracy=test_accuracy
-        )
 
     # === Config ===
 
