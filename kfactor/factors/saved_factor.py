@@ -9,6 +9,7 @@ several tasks holds its weights once.
 
 import os
 
+from kfactor import keras_internals
 from kfactor import validation
 from kfactor.factors import manifest as manifest_lib
 
@@ -201,6 +202,7 @@ class SavedFactor(keras.layers.TFSMLayer):
             )
         except Exception as err:  # TF raises many types for a broken file.
             raise _unreadable(path, err) from err
+        self._saved_model = keras_internals.saved_model_of(self)
         self.directory = directory
         self.manifest = manifest
         self.check_inputs = bool(check_inputs)
@@ -208,7 +210,7 @@ class SavedFactor(keras.layers.TFSMLayer):
 
     def _check_restored(self, path):
         """The manifest's checks on the loaded SavedModel (module doc)."""
-        restored, manifest = self._reloaded_obj, self.manifest
+        restored, manifest = self._saved_model, self.manifest
         _check_endpoints(restored, manifest["role"], path)
         _check_input_spec(restored, manifest, self.directory)
         _check_graph(restored, manifest, self.directory)
@@ -288,7 +290,7 @@ class SavedFactor(keras.layers.TFSMLayer):
         with tf.control_dependencies(checks):
             if self.role == manifest_lib.COMMON:
                 return self.call_endpoint_fn(images)
-            return self._reloaded_obj.encode(images)
+            return self._saved_model.encode(images)
 
     def compute_output_shape(self, input_shape):
         if self.role == manifest_lib.COMMON:

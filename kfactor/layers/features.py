@@ -9,7 +9,7 @@ read (a subclassed model), its concatenated logits.
 
 import logging
 
-from kfactor import keras_graph
+from kfactor import keras_internals
 
 import keras
 import numpy as np
@@ -61,7 +61,7 @@ def head_input(model):
         return None
     found = None
     for tensor in keras.tree.flatten(outputs):
-        producer = keras_graph.producer_inputs(tensor)
+        producer = keras_internals.producer_inputs(tensor)
         if producer is None:
             return None
         _, inputs = producer
@@ -81,7 +81,7 @@ def _layer_output(model, layer_name):
             f"No layer {layer_name!r} in model '{model.name}'. Its layers: "
             f"{names}"
         ) from error
-    output = keras_graph.layer_output_in(model, layer)
+    output = keras_internals.layer_output_in(model, layer)
     if output is not None:
         return output
     raise ValueError(
@@ -92,7 +92,7 @@ def _layer_output(model, layer_name):
 
 def feature_model(model, layer_names, name):
     """A functional model: images -> (model outputs, [features])."""
-    if not keras_graph.is_functional(model):
+    if not keras_internals.is_functional(model):
         raise ValueError(
             f"Cannot read layers {list(layer_names)} from '{model.name}': "
             "only functional models expose intermediate layers. Fix: build "

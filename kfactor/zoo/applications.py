@@ -24,7 +24,7 @@ factorizer = kfactor.Factorizer(
 
 import logging
 
-from kfactor import keras_graph
+from kfactor import keras_internals
 from kfactor.zoo.wrn import WIDE_RESNET_STAGES
 
 import keras
@@ -143,7 +143,7 @@ def _graph_logits(classifier, outputs):
     output = classifier.outputs[0]
     if outputs == "logits":
         return output
-    layer, inputs = keras_graph.producer_inputs(output)
+    layer, inputs = keras_internals.producer_inputs(output)
     if isinstance(layer, keras.layers.Softmax) or (
         isinstance(layer, keras.layers.Activation)
         and _is_softmax(layer.activation)
@@ -218,7 +218,7 @@ def as_task_teacher(
             f"classes]. Received: {type(classifier).__name__}"
         )
     name = name or f"{classifier.name}_teacher"
-    if keras_graph.is_functional(classifier):
+    if keras_internals.is_functional(classifier):
         if len(classifier.outputs) != 1:
             raise ValueError(
                 "Expected a single-output classifier. Received: "
@@ -394,7 +394,7 @@ def stage_layer_names(model, num_stages=3):
             "Expected num_stages to be a positive int. Received: "
             f"num_stages={num_stages!r}"
         )
-    if not keras_graph.is_functional(model):
+    if not keras_internals.is_functional(model):
         raise ValueError(
             f"Cannot list the stages of '{model.name}': only functional "
             "models expose their layers. Fix: pass the layer names yourself."

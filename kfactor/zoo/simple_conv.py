@@ -14,7 +14,7 @@ the normalisation `(x - 0.5) / 0.5` of the reference pipeline, so exported
 factor networks take raw [0, 1] images.
 """
 
-from kfactor import keras_graph
+from kfactor import keras_internals
 from kfactor.data.render import OBSERVATION_SHAPE
 from kfactor.layers.conv import Conv2D
 from kfactor.layers.heads import classification_head
@@ -156,7 +156,7 @@ def multitask_teacher(num_classes, encoder=None, name="teacher"):
             f"Received: num_classes={num_classes!r}"
         )
     encoder = encoder if encoder is not None else simple_conv64()
-    if keras_graph.is_functional(encoder):
+    if keras_internals.is_functional(encoder):
         # Reuse the functional encoder's graph, so its layers are the
         # teacher's own (InfoMax can tap them by name).
         images, latent = encoder.input, encoder.output

@@ -1,4 +1,6 @@
-"""The Keras functional-graph internals kfactor reads, in one place.
+"""The Keras internals kfactor reads, in one place.
+
+## Functional graphs
 
 Public Keras gives a layer's output and input only for its *first* call
 (`layer.output`, `layer.input`: node 0). A teacher is often built from layers
@@ -8,8 +10,16 @@ that were first called in another model (a classifier re-headed by
 "not connected to `inputs`". Reading the node that belongs to *this* model's
 graph needs three private attributes: `tensor._keras_history`,
 `layer._inbound_nodes` and `model._nodes` (keyed `f"{id(layer)}_ib-{i}"`).
-They are used nowhere else in kfactor; `tests/test_keras_graph.py` checks
-them against the Keras version in `KERAS_VERSION_CHECKED`.
+
+## `keras.layers.TFSMLayer`
+
+A TFSMLayer calls one endpoint of its SavedModel (`call_endpoint_fn`); a
+task factor also serves `encode`. The loaded SavedModel is the private
+`TFSMLayer._reloaded_obj` (`saved_model_of`).
+
+These attributes are used nowhere else in kfactor;
+`tests/test_keras_internals.py` checks them against the Keras version in
+`KERAS_VERSION_CHECKED`.
 """
 
 #: The Keras release these internals were last checked against.
@@ -61,9 +71,23 @@ def layer_output_in(model, layer):
     return None
 
 
+def saved_model_of(tfsm_layer):
+    """The SavedModel object a `keras.layers.TFSMLayer` loaded.
+
+    Args:
+        tfsm_layer: a `keras.layers.TFSMLayer` (or subclass) instance.
+
+    Returns:
+        What `tf.saved_model.load(tfsm_layer.filepath)` returned when the
+        layer was built: its endpoints are attributes.
+    """
+    return tfsm_layer._reloaded_obj
+
+
 __all__ = [
     "KERAS_VERSION_CHECKED",
     "is_functional",
     "layer_output_in",
     "producer_inputs",
+    "saved_model_of",
 ]

@@ -1,11 +1,12 @@
-"""The Keras internals of `kfactor.keras_graph`, on the Keras they were
+"""The Keras internals of `kfactor.keras_internals`, on the Keras they were
 checked against (3.15), and why public `layer.output` is not enough."""
 
-from kfactor import keras_graph
+from kfactor import keras_internals
 from kfactor.layers.features import feature_model
 from kfactor.layers.features import head_input
 
 import keras
+import numpy as np
 import pytest
 
 
@@ -22,10 +23,11 @@ def two_models_sharing_a_layer():
 
 def test_checked_against_this_keras_version():
     major_minor = ".".join(keras.__version__.split(".")[:2])
-    assert major_minor == keras_graph.KERAS_VERSION_CHECKED, (
-        f"kfactor.keras_graph was checked against Keras "
-        f"{keras_graph.KERAS_VERSION_CHECKED}; this is {keras.__version__}. "
-        "Re-run tests/test_keras_graph.py and tests/test_applications.py, "
+    assert major_minor == keras_internals.KERAS_VERSION_CHECKED, (
+        f"kfactor.keras_internals was checked against Keras "
+        f"{keras_internals.KERAS_VERSION_CHECKED}; this is "
+        f"{keras.__version__}. "
+        "Re-run tests/test_keras_internals.py and tests/test_applications.py, "
         "then update KERAS_VERSION_CHECKED."
     )
 
@@ -40,24 +42,24 @@ def test_public_layer_output_is_the_first_call_only():
 
 def test_layer_output_in_finds_the_models_own_call():
     shared, first, second = two_models_sharing_a_layer()
-    assert keras_graph.layer_output_in(first, shared) is first.output
-    own = keras_graph.layer_output_in(second, shared)
+    assert keras_internals.layer_output_in(first, shared) is first.output
+    own = keras_internals.layer_output_in(second, shared)
     assert own is not first.output
     head = second.get_layer("head")
-    assert keras_graph.layer_output_in(second, head) is second.outputs[0]
-    assert keras_graph.layer_output_in(first, head) is None
+    assert keras_internals.layer_output_in(second, head) is second.outputs[0]
+    assert keras_internals.layer_output_in(first, head) is None
     reader = feature_model(second, ["shared"], "reader")
     assert tuple(reader.outputs[1].shape) == (None, 3)
 
 
 def test_producer_inputs_are_the_calls_inputs():
     shared, _, second = two_models_sharing_a_layer()
-    layer, inputs = keras_graph.producer_inputs(second.outputs[0])
+    layer, inputs = keras_internals.producer_inputs(second.outputs[0])
     assert layer is second.get_layer("head")
-    assert inputs == [keras_graph.layer_output_in(second, shared)]
+    assert inputs == [keras_internals.layer_output_in(second, shared)]
     assert head_input(second) is inputs[0]
-    assert keras_graph.producer_inputs(second.inputs[0]) is not None
-    assert keras_graph.producer_inputs(keras.ops.ones((2,))) is None
+    assert keras_internals.producer_inputs(second.inputs[0]) is not None
+    assert keras_internals.producer_inputs(keras.ops.ones((2,))) is None
 
 
 def test_is_functional():
@@ -68,11 +70,22 @@ def test_is_functional():
         def call(self, x):
             return x
 
-    assert keras_graph.is_functional(first)
-    assert not keras_graph.is_functional(sequential)
+    assert keras_internals.is_functional(first)
+    assert not keras_internals.is_functional(sequential)
     wrapped = keras.Model(sequential.inputs, sequential.outputs)
-    assert keras_graph.is_functional(wrapped)  # the fix features.py names
+    assert keras_internals.is_functional(wrapped)  # the fix features.py names
     name = sequential.layers[0].name
     assert len(feature_model(wrapped, [name], "reader").outputs) == 2
-    assert not keras_graph.is_functional(Subclassed())
-    assert not keras_graph.is_functional(keras.layers.Dense(2))
+    assert not keras_internals.is_functional(Subclassed())
+    assert not keras_internals.is_functional(keras.layers.Dense(2))
+
+
+def test_saved_model_of_a_tfsm_layer_is_the_loaded_object(tmp_path):
+    inputs = keras.Input((3,))
+    model = keras.Model(inputs, keras.layers.Dense(2)(inputs))
+    model.export(str(tmp_path / "m"), verbose=False)
+    layer = keras.layers.TFSMLayer(str(tmp_path / "m"), call_endpoint="serve")
+    restored = keras_internals.saved_model_of(layer)
+    assert hasattr(restored, "serve")
+    x = np.ones((1, 3), "float32")
+    np.testing.assert_allclose(restored.serve(x), layer(x))
