@@ -31,9 +31,9 @@ from kfactor.evaluation.report import leakage_section
 from kfactor.evaluation.report import summary_rows
 from kfactor.factors.publish import publish_factors
 from kfactor.layers.factor_layers import TaskFactor
-from kfactor.objective.health import CommonCollapseMonitor
 from kfactor.training.baselines import DistilledStudent
 from kfactor.training.baselines import SingleTaskNetworks
+from kfactor.training.callbacks import CommonCollapseMonitor
 from kfactor.training.factorizer import Factorizer
 from kfactor.training.teacher import compile_teacher
 from kfactor.training.teacher import warmup_cosine_adam
