@@ -1,5 +1,6 @@
-"""The competent-teacher recipe, the VIB start, the single-task baseline,
-symmetry-aware orientation accuracy and the pretrained-teacher checks."""
+"""The competent-teacher recipe, the VIB start, the KD and single-task
+baselines, symmetry-aware orientation accuracy and the pretrained-teacher
+checks."""
 
 import dataclasses
 import json
@@ -10,7 +11,9 @@ from kfactor import data as data_lib
 from kfactor import demo
 from kfactor.metrics import symmetric_orientation_accuracy
 from kfactor.metrics import symmetric_orientation_matches
+from kfactor.objective import losses
 from kfactor.training import teacher as teacher_lib
+from kfactor.training.baselines import DistilledStudent
 from kfactor.training.baselines import SingleTaskNetworks
 
 import keras
@@ -133,6 +136,28 @@ def test_single_task_networks_train_independently():
         assert any(not np.array_equal(a, b) for a, b in zip(weights, after))
     code = networks.code("row", images)
     assert tuple(code.shape) == (32, 6)
+
+
+def test_distilled_student_logs_its_terms_and_copies_its_teacher():
+    keras.utils.set_random_seed(0)
+    teacher = helpers.train_teacher(
+        helpers.tiny_teacher(), helpers.blob_dataset(128), epochs=1
+    )
+    twin = keras.models.clone_model(teacher)
+    twin.set_weights(teacher.get_weights())
+    student = DistilledStudent(teacher, twin, kd=losses.LogitsKD(0.5))
+    student.compile()
+    data = helpers.blob_dataset(64)
+    logs = student.evaluate(data, verbose=0, return_dict=True)
+    # A student equal to its teacher has no KD loss; the total is CE + KD.
+    assert logs["kd_loss"] == pytest.approx(0.0, abs=1e-10)
+    assert logs["loss"] == pytest.approx(logs["cls_loss"] + logs["kd_loss"])
+    history = student.fit(data, epochs=2, verbose=0).history
+    assert {"loss", "cls_loss", "kd_loss", "row_accuracy", "col_accuracy"} <= (
+        set(history)
+    )
+    assert history["kd_loss"][-1] > 0.0  # trained away from the teacher
+    assert history["loss"][-1] < history["loss"][0]
 
 
 def test_symmetry_aware_orientation_accuracy_on_known_cases():

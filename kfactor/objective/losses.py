@@ -10,6 +10,13 @@ L = w_max * InfoMax + w_min * InfoMin + w_kd * KD + w_cls * CE(Head(z_c + z_t))
 
 `imb_objective(**options)` builds the default list, with the reference dSprites
 configuration's weights (method reference section 2.2).
+
+The terms are `keras.ops`. What stays TensorFlow and why: the KL
+divergences are TFP's (`tfd.kl_divergence` of Normals and of Categoricals
+from logits; Keras has no KL of distributions, and its `KLDivergence` loss
+takes clipped probabilities, not logits), the MI bounds are
+`kfactor.objective.mi`'s (thin functions over `tfp.vi`, STYLE #5), and
+`gather_replicas` is a `tf.distribute` all-gather (no `keras.ops` op).
 """
 
 import collections
