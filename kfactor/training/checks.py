@@ -157,9 +157,9 @@ def check_some_batch_trained(steps_before, optimizer, x, y, args, kwargs):
 
 __all__ = [
     "batch_assertions",
+    "check_some_batch_trained",
     "check_tasks",
     "check_teacher",
-    "check_some_batch_trained",
     "check_value_range",
     "epochs_to_run",
     "image_shape",
