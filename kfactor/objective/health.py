@@ -20,7 +20,8 @@ while training is `kfactor.training.callbacks.CommonCollapseMonitor`.
 All of it is `keras.ops`.
 """
 
-from kfactor.objective import losses as losses_lib
+from kfactor.objective.divergences import batch_moment_kl
+from kfactor.objective.divergences import vib_kl
 
 from keras import ops
 
@@ -84,10 +85,10 @@ def task_code_kl(code):
     dimensions, the reference's deterministic bottleneck) otherwise.
     """
     if code.log_var is not None:
-        return losses_lib.vib_kl(
+        return vib_kl(
             ops.cast(code.mean, "float32"), ops.cast(code.log_var, "float32")
         )
-    return losses_lib.batch_moment_kl(ops.cast(code.mean, "float32"))
+    return batch_moment_kl(ops.cast(code.mean, "float32"))
 
 
 __all__ = [
