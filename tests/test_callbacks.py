@@ -1,5 +1,6 @@
 """The collapse monitor: warns (and stops) when the common code collapses."""
 
+import doctest
 import warnings
 
 from kfactor.training import callbacks
@@ -67,3 +68,8 @@ def test_monitor_rejects_bad_arguments_and_foreign_logs():
     monitor.on_train_batch_end(0, {})
     with pytest.raises(ValueError, match="only kfactor.Factorizer"):
         monitor.on_epoch_end(0, {"loss": 1.0})
+
+
+def test_docstring_examples_run():
+    results = doctest.testmod(callbacks)
+    assert results.attempted >= 2 and results.failed == 0

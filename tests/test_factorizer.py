@@ -1,9 +1,12 @@
 """Factorizer: training behaviour, Keras integration and input errors."""
 
+import doctest
 import glob
 import os
 
 import kfactor
+from kfactor.training import factorizer
+from kfactor.zoo.simple_conv import NARROW_WIDTHS
 
 import keras
 import numpy as np
@@ -327,3 +330,13 @@ def test_wrong_image_rank_is_refused(trained_teacher):
 def test_non_model_teacher_is_refused():
     with pytest.raises(TypeError, match="keras.Model"):
         kfactor.Factorizer(lambda x: x, helpers.tiny_encoder(), {})
+
+
+def test_docstring_examples_run():
+    globs = {
+        "multitask_teacher": kfactor.multitask_teacher,
+        "simple_conv64": kfactor.simple_conv64,
+        "NARROW_WIDTHS": NARROW_WIDTHS,
+    }
+    results = doctest.testmod(factorizer, extraglobs=globs)
+    assert results.attempted >= 3 and results.failed == 0

@@ -1,5 +1,7 @@
 """Health of a factorization: collapse measures and estimators."""
 
+import doctest
+
 import kfactor
 from kfactor.objective import health
 from kfactor.objective import losses
@@ -124,3 +126,8 @@ def test_factorizer_logs_health_of_every_code():
         assert np.isfinite(logs[key][0])
     for task in helpers.TINY_TASKS:
         assert logs[f"{task}_kl"][0] > 0.0
+
+
+def test_docstring_examples_run():
+    results = doctest.testmod(health, extraglobs={"np": np})
+    assert results.attempted >= 2 and results.failed == 0

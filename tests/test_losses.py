@@ -1,5 +1,7 @@
 """Each loss term against an independent NumPy computation."""
 
+import doctest
+
 from kfactor.layers.factor_layers import TaskCode
 from kfactor.objective import divergences
 from kfactor.objective import losses
@@ -217,3 +219,8 @@ def test_losses_serialize(loss):
 def test_bad_options_raise_clear_errors(build, match):
     with pytest.raises(ValueError, match=match):
         build()
+
+
+def test_docstring_examples_run():
+    results = doctest.testmod(losses)
+    assert results.attempted >= 1 and results.failed == 0

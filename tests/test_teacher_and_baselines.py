@@ -3,6 +3,7 @@ baselines, symmetry-aware orientation accuracy and the pretrained-teacher
 checks."""
 
 import dataclasses
+import doctest
 import json
 import math
 
@@ -12,9 +13,11 @@ from kfactor import demo
 from kfactor.metrics import symmetric_orientation_accuracy
 from kfactor.metrics import symmetric_orientation_matches
 from kfactor.objective import losses
+from kfactor.training import baselines
 from kfactor.training import teacher as teacher_lib
 from kfactor.training.baselines import DistilledStudent
 from kfactor.training.baselines import SingleTaskNetworks
+from kfactor.zoo.simple_conv import NARROW_WIDTHS
 
 import keras
 import numpy as np
@@ -251,3 +254,13 @@ def test_common_encoder_can_start_as_the_teachers_backbone():
     wider = helpers.tiny_encoder(latent_dim=9, name="wider")
     with pytest.raises(ValueError, match="latent .shapes"):
         kfactor.zoo.simple_conv.copy_weights_by_name(teacher, wider)
+
+
+def test_docstring_examples_run():
+    globs = {
+        "multitask_teacher": kfactor.multitask_teacher,
+        "simple_conv64": kfactor.simple_conv64,
+        "NARROW_WIDTHS": NARROW_WIDTHS,
+    }
+    results = doctest.testmod(baselines, extraglobs=globs)
+    assert results.attempted >= 3 and results.failed == 0

@@ -42,7 +42,7 @@ def mean_pairwise_cosine(codes):
 
     Example:
 
-    >>> float(mean_pairwise_cosine(np.ones((4, 3))))
+    >>> round(float(mean_pairwise_cosine(np.ones((4, 3)))), 6)
     1.0
     """
     codes = ops.cast(codes, "float32")
