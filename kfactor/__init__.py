@@ -33,13 +33,13 @@ from kfactor.layers.factor_layers import TaskFactor
 from kfactor.objective import health
 from kfactor.objective import losses
 from kfactor.objective import mi
-from kfactor.objective.health import CommonCollapseMonitor
-from kfactor.objective.health import CommonFactorCollapseWarning
 from kfactor.objective.losses import imb_objective
 from kfactor.training import distribute
 from kfactor.training import tuning
 from kfactor.training.baselines import DistilledStudent
 from kfactor.training.baselines import SingleTaskNetworks
+from kfactor.training.callbacks import CommonCollapseMonitor
+from kfactor.training.callbacks import CommonFactorCollapseWarning
 from kfactor.training.distribute import distributed_fit
 from kfactor.training.factorizer import Factorizer
 from kfactor.training.teacher import compile_teacher

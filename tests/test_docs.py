@@ -107,7 +107,7 @@ def doc_params():
 
 # Random images and an untrained teacher: the common code may well collapse.
 @pytest.mark.filterwarnings(
-    "ignore::kfactor.objective.health.CommonFactorCollapseWarning"
+    "ignore::kfactor.training.callbacks.CommonFactorCollapseWarning"
 )
 @pytest.mark.parametrize("page", doc_params())
 def test_page_snippets_run(page, tmp_path, monkeypatch, eager):

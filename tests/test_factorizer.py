@@ -1,9 +1,12 @@
 """Factorizer: training behaviour, Keras integration and input errors."""
 
+import doctest
 import glob
 import os
 
 import kfactor
+from kfactor.training import factorizer
+from kfactor.zoo.simple_conv import NARROW_WIDTHS
 
 import keras
 import numpy as np
@@ -266,6 +269,28 @@ def test_a_subclassed_teacher_is_accepted():
     assert np.isfinite(logs.history["loss"][0])
 
 
+def test_config_round_trip_rebuilds_the_same_factorizer(trained_teacher):
+    factorizer = helpers.tiny_factorizer(
+        trained_teacher, beta=0.0, kd="soft_target", weight_decay=0.0
+    )
+    config = factorizer.get_config()
+    clone = helpers.assert_config_roundtrip(factorizer)
+    assert config == factorizer.get_config()  # from_config left it whole
+    assert clone.task_names == factorizer.task_names
+    assert [type(loss) for loss in clone.factor_losses] == [
+        type(loss) for loss in factorizer.factor_losses
+    ]
+    assert clone.weight_decay == 0.0
+    clone.set_weights(factorizer.get_weights())
+    images, _ = helpers.blob_images(8)
+    expected, got = factorizer(images), clone(images)
+    for task in factorizer.task_names:
+        np.testing.assert_allclose(got[task], expected[task], atol=1e-6)
+    clone.compile()
+    logs = clone.fit(helpers.blob_dataset(32), epochs=1, verbose=0)
+    assert np.isfinite(logs.history["loss"][0])
+
+
 # === Errors ===
 
 
@@ -305,3 +330,13 @@ def test_wrong_image_rank_is_refused(trained_teacher):
 def test_non_model_teacher_is_refused():
     with pytest.raises(TypeError, match="keras.Model"):
         kfactor.Factorizer(lambda x: x, helpers.tiny_encoder(), {})
+
+
+def test_docstring_examples_run():
+    globs = {
+        "multitask_teacher": kfactor.multitask_teacher,
+        "simple_conv64": kfactor.simple_conv64,
+        "NARROW_WIDTHS": NARROW_WIDTHS,
+    }
+    results = doctest.testmod(factorizer, extraglobs=globs)
+    assert results.attempted >= 3 and results.failed == 0

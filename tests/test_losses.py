@@ -1,6 +1,9 @@
 """Each loss term against an independent NumPy computation."""
 
+import doctest
+
 from kfactor.layers.factor_layers import TaskCode
+from kfactor.objective import divergences
 from kfactor.objective import losses
 
 import keras
@@ -112,10 +115,10 @@ def test_infomin_batch_moments_is_the_reference_1d_branch():
 def test_batch_moments_of_standard_normal_codes_is_small():
     """Method reference sanity value: 0.0079 for N(0, 1), B=128, D=512."""
     codes = RNG.standard_normal((128, 512)).astype("float32")
-    assert float(losses.batch_moment_kl(codes)) == pytest.approx(
+    assert float(divergences.batch_moment_kl(codes)) == pytest.approx(
         0.0079, abs=2e-3
     )
-    assert float(losses.batch_moment_kl(3 * codes)) == pytest.approx(
+    assert float(divergences.batch_moment_kl(3 * codes)) == pytest.approx(
         2.95, abs=0.1
     )
 
@@ -216,3 +219,8 @@ def test_losses_serialize(loss):
 def test_bad_options_raise_clear_errors(build, match):
     with pytest.raises(ValueError, match=match):
         build()
+
+
+def test_docstring_examples_run():
+    results = doctest.testmod(losses)
+    assert results.attempted >= 1 and results.failed == 0

@@ -1,5 +1,7 @@
 """MI bounds: Gaussian ground truth, NumPy twins, reference sanity values."""
 
+import doctest
+
 from kfactor.objective import mi
 
 import numpy as np
@@ -145,3 +147,8 @@ def test_estimators_work_with_an_unknown_batch_size(name):
     np.testing.assert_allclose(
         float(bound(scores)), float(mi.get_estimator(name)(scores)), rtol=1e-5
     )
+
+
+def test_docstring_examples_run():
+    results = doctest.testmod(mi, extraglobs={"tf": tf})
+    assert results.attempted >= 5 and results.failed == 0

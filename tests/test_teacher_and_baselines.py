@@ -1,7 +1,9 @@
-"""The competent-teacher recipe, the VIB start, the single-task baseline,
-symmetry-aware orientation accuracy and the pretrained-teacher checks."""
+"""The competent-teacher recipe, the VIB start, the KD and single-task
+baselines, symmetry-aware orientation accuracy and the pretrained-teacher
+checks."""
 
 import dataclasses
+import doctest
 import json
 import math
 
@@ -10,8 +12,12 @@ from kfactor import data as data_lib
 from kfactor import demo
 from kfactor.metrics import symmetric_orientation_accuracy
 from kfactor.metrics import symmetric_orientation_matches
+from kfactor.objective import losses
+from kfactor.training import baselines
 from kfactor.training import teacher as teacher_lib
+from kfactor.training.baselines import DistilledStudent
 from kfactor.training.baselines import SingleTaskNetworks
+from kfactor.zoo.simple_conv import NARROW_WIDTHS
 
 import keras
 import numpy as np
@@ -135,6 +141,28 @@ def test_single_task_networks_train_independently():
     assert tuple(code.shape) == (32, 6)
 
 
+def test_distilled_student_logs_its_terms_and_copies_its_teacher():
+    keras.utils.set_random_seed(0)
+    teacher = helpers.train_teacher(
+        helpers.tiny_teacher(), helpers.blob_dataset(128), epochs=1
+    )
+    twin = keras.models.clone_model(teacher)
+    twin.set_weights(teacher.get_weights())
+    student = DistilledStudent(teacher, twin, kd=losses.LogitsKD(0.5))
+    student.compile()
+    data = helpers.blob_dataset(64)
+    logs = student.evaluate(data, verbose=0, return_dict=True)
+    # A student equal to its teacher has no KD loss; the total is CE + KD.
+    assert logs["kd_loss"] == pytest.approx(0.0, abs=1e-10)
+    assert logs["loss"] == pytest.approx(logs["cls_loss"] + logs["kd_loss"])
+    history = student.fit(data, epochs=2, verbose=0).history
+    assert {"loss", "cls_loss", "kd_loss", "row_accuracy", "col_accuracy"} <= (
+        set(history)
+    )
+    assert history["kd_loss"][-1] > 0.0  # trained away from the teacher
+    assert history["loss"][-1] < history["loss"][0]
+
+
 def test_symmetry_aware_orientation_accuracy_on_known_cases():
     steps = np.arange(40)
     # Heart: only itself and the 0 / 2 pi duplicate.
@@ -226,3 +254,13 @@ def test_common_encoder_can_start_as_the_teachers_backbone():
     wider = helpers.tiny_encoder(latent_dim=9, name="wider")
     with pytest.raises(ValueError, match="latent .shapes"):
         kfactor.zoo.simple_conv.copy_weights_by_name(teacher, wider)
+
+
+def test_docstring_examples_run():
+    globs = {
+        "multitask_teacher": kfactor.multitask_teacher,
+        "simple_conv64": kfactor.simple_conv64,
+        "NARROW_WIDTHS": NARROW_WIDTHS,
+    }
+    results = doctest.testmod(baselines, extraglobs=globs)
+    assert results.attempted >= 3 and results.failed == 0

@@ -34,7 +34,7 @@ from kfactor.demo.teacher import get_teacher
 from kfactor.evaluation import plots
 from kfactor.evaluation.predictions import evaluate_predictions
 from kfactor.factors.publish import publish_factors
-from kfactor.objective.health import CommonCollapseMonitor
+from kfactor.training.callbacks import CommonCollapseMonitor
 
 import keras
 

@@ -1,5 +1,6 @@
 """The InfoMax-Bottleneck objective: loss terms, MI bounds, health measures."""
 
+from kfactor.objective import divergences
 from kfactor.objective import health
 from kfactor.objective import losses
 from kfactor.objective import mi
@@ -28,6 +29,7 @@ __all__ = [
     "LogitsKD",
     "SoftTargetKD",
     "TaskLoss",
+    "divergences",
     "get_estimator",
     "health",
     "imb_objective",

@@ -10,14 +10,23 @@ L = w_max * InfoMax + w_min * InfoMin + w_kd * KD + w_cls * CE(Head(z_c + z_t))
 
 `imb_objective(**options)` builds the default list, with the reference dSprites
 configuration's weights (method reference section 2.2).
+
+The terms are `keras.ops` over `kfactor.objective.divergences`. What stays
+TensorFlow and why: `SoftTargetKD`'s KL is TFP's (`tfd.kl_divergence` of
+Categoricals from logits; Keras's `KLDivergence` loss takes clipped
+probabilities, not logits), and the MI bounds are `kfactor.objective.mi`'s
+(thin functions over `tfp.vi`, STYLE #5).
 """
 
 import collections
 
 from kfactor.objective import mi
+from kfactor.objective.divergences import batch_moment_kl
+from kfactor.objective.divergences import gather_replicas
+from kfactor.objective.divergences import smoothed_cross_entropy
+from kfactor.objective.divergences import vib_kl
 
 import keras
-import tensorflow as tf
 import tensorflow_probability as tfp
 from keras import ops
 
@@ -51,20 +60,6 @@ Fields: `teacher_logits` and `logits`/`aux_logits` are dicts task -> logits
 def _float32(x):
     """Losses, KL and MI bounds run in float32 under mixed precision."""
     return ops.cast(x, "float32")
-
-
-def gather_replicas(x):
-    """Concatenates `x` over the batch axis of every replica (global batch).
-
-    Batch-level terms (contrastive InfoMax, batch moments) must see the
-    global batch to equal their single-device value. Outside a replica
-    context, or with one replica, `x` comes back unchanged. The gather is
-    differentiable: each replica's gradient reaches its own slice.
-    """
-    context = tf.distribute.get_replica_context()
-    if context is None or context.num_replicas_in_sync == 1:
-        return x
-    return context.all_gather(x, axis=0)
 
 
 class FactorLoss:
@@ -172,33 +167,6 @@ class InfoMaxLoss(FactorLoss):
             "estimator": self.estimator,
             "temperature": self.temperature,
         }
-
-
-def vib_kl(mean, log_var):
-    """Per-sample KL(N(mean, exp(log_var)) || N(0, I)), averaged over batch."""
-    posterior = tfd.Independent(
-        tfd.Normal(mean, ops.exp(0.5 * log_var)), reinterpreted_batch_ndims=1
-    )
-    prior = tfd.Independent(
-        tfd.Normal(ops.zeros_like(mean), ops.ones_like(mean)),
-        reinterpreted_batch_ndims=1,
-    )
-    return ops.mean(tfd.kl_divergence(posterior, prior))
-
-
-def batch_moment_kl(codes):
-    """KL(N(batch mean, batch variance) || N(0, 1)), averaged over dims.
-
-    The bottleneck the reference code runs for CIFAR/ImageNet: moments over
-    the (global) batch, unbiased variance (as `torch.var`).
-    """
-    codes = gather_replicas(codes)
-    batch = ops.cast(ops.shape(codes)[0], codes.dtype)
-    mean = ops.mean(codes, axis=0)
-    variance = ops.var(codes, axis=0) * batch / (batch - 1.0)
-    moments = tfd.Normal(mean, ops.sqrt(variance))
-    prior = tfd.Normal(ops.zeros_like(mean), ops.ones_like(mean))
-    return ops.mean(tfd.kl_divergence(moments, prior))
 
 
 @keras.saving.register_keras_serializable(package="kfactor")
@@ -317,17 +285,6 @@ class SoftTargetKD(FactorLoss):
 
     def get_config(self):
         return {**super().get_config(), "temperature": self.temperature}
-
-
-def smoothed_cross_entropy(labels, logits, label_smoothing):
-    """Mean CE against `onehot * (1 - eps) + eps / K` targets."""
-    logits = _float32(logits)
-    targets = ops.one_hot(ops.cast(labels, "int32"), ops.shape(logits)[-1])
-    return ops.mean(
-        keras.losses.categorical_crossentropy(
-            targets, logits, from_logits=True, label_smoothing=label_smoothing
-        )
-    )
 
 
 @keras.saving.register_keras_serializable(package="kfactor")

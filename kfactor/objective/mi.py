@@ -5,7 +5,9 @@ Every estimator takes a `[batch, batch]` matrix of critic scores
 or where `joint_sample_mask` says, and returns a scalar lower bound on
 I(X; Y) in nats. The textbook bounds are thin wrappers over
 `tfp.vi.mutual_information`; `donsker_varadhan_reference` is the variant of
-the authors' code, which TFP does not have.
+the authors' code, which TFP does not have. They are written in `tf`, as
+the TFP functions they wrap (`tf.name_scope`, `tf.convert_to_tensor` with a
+`dtype_hint`), not in `keras.ops`.
 
 #### References
 
@@ -93,7 +95,8 @@ def jensen_shannon(scores, joint_sample_mask=None, name=None):
 
     Example:
 
-    >>> float(jensen_shannon(tf.eye(4) * 20.0)) > -0.01
+    >>> confident = 40.0 * tf.eye(4) - 20.0  # joint 20, marginal -20
+    >>> float(jensen_shannon(confident)) > -0.01
     True
     """
     with tf.name_scope(name or "jensen_shannon"):

@@ -1,12 +1,16 @@
-"""Training: Factorizer, baselines, teacher recipe, distribution, tuning."""
+"""Training: Factorizer, baselines, callbacks, teacher recipe, distribution,
+tuning."""
 
 from kfactor.training import baselines
+from kfactor.training import callbacks
 from kfactor.training import distribute
 from kfactor.training import factorizer
 from kfactor.training import teacher
 from kfactor.training import tuning
 from kfactor.training.baselines import DistilledStudent
 from kfactor.training.baselines import SingleTaskNetworks
+from kfactor.training.callbacks import CommonCollapseMonitor
+from kfactor.training.callbacks import CommonFactorCollapseWarning
 from kfactor.training.distribute import distributed_fit
 from kfactor.training.factorizer import Factorizer
 from kfactor.training.teacher import compile_teacher
@@ -14,11 +18,14 @@ from kfactor.training.teacher import warmup_cosine_adam
 from kfactor.training.tuning import FactorizationHyperModel
 
 __all__ = [
+    "CommonCollapseMonitor",
+    "CommonFactorCollapseWarning",
     "DistilledStudent",
     "FactorizationHyperModel",
     "Factorizer",
     "SingleTaskNetworks",
     "baselines",
+    "callbacks",
     "compile_teacher",
     "distribute",
     "distributed_fit",

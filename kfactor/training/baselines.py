@@ -7,48 +7,44 @@ differ only by the factorization itself.
 
 (`keras.distillation.Distiller` would be the ecosystem's choice, but in
 Keras 3.15 it fails on dict outputs: its loss structure is a `TrackedDict`
-that `keras.tree` will not match with the labels' `dict`.)
+that `keras.tree` will not match with the labels' `dict`.) Both baselines
+train with the `Factorizer`'s step, `kfactor.training.step.LossTermsModel`:
+one `_forward_and_losses`, the loss scaled to each replica's share under
+`tf.distribute`. Everything here is `keras.ops`.
 """
+
+import copy
 
 from kfactor.layers.features import probe_teacher
 from kfactor.layers.heads import classification_head
 from kfactor.objective import losses as losses_lib
+from kfactor.training.step import LossTermsModel
 
 import keras
 from keras import ops
 
 
-class _DistilledBaseline(keras.Model):
+class _DistilledBaseline(LossTermsModel):
     """What the two baselines share: CE on labels + KD from a frozen teacher.
 
     Subclasses set `teacher`, `task_names` and call `_init_objective`; the
-    KD term is `_kd_loss` (one term over all tasks by default).
+    KD term is `_kd_loss` (one term over all tasks by default). The step is
+    `LossTermsModel`'s, as the `Factorizer`'s.
     """
 
     def _init_objective(self, kd, label_smoothing):
         self.kd = kd if kd is not None else losses_lib.LogitsKD(0.1)
         self.label_smoothing = label_smoothing
         self.cls = losses_lib.TaskLoss(1.0, label_smoothing=label_smoothing)
-        self.cls_tracker = keras.metrics.Mean(name="cls_loss")
-        self.kd_tracker = keras.metrics.Mean(name="kd_loss")
-        self.accuracy_trackers = {
-            t: keras.metrics.SparseCategoricalAccuracy(name=f"{t}_accuracy")
-            for t in self.task_names
-        }
-
-    def compile(self, optimizer=None, **kwargs):
-        """Like `keras.Model.compile`; `optimizer` defaults to Adam(1e-3)."""
-        super().compile(
-            optimizer=optimizer or keras.optimizers.Adam(1e-3), **kwargs
-        )
+        self._init_trackers(["cls_loss", "kd_loss"], self.task_names)
 
     def _kd_loss(self, outputs, labels):
         return self.kd.compute_loss(outputs, labels)
 
-    def compute_loss(
-        self, x=None, y=None, y_pred=None, sample_weight=None, training=True
-    ):
-        teacher_logits = self.teacher(x, training=False)
+    def _forward_and_losses(self, data, training):
+        images, labels, _ = keras.utils.unpack_x_y_sample_weight(data)
+        logits = self(images, training=training)
+        teacher_logits = self.teacher(images, training=False)
         outputs = losses_lib.FactorOutputs(
             teacher_logits={
                 t: ops.stop_gradient(teacher_logits[t]) for t in self.task_names
@@ -57,25 +53,14 @@ class _DistilledBaseline(keras.Model):
             common_features=[],
             common_code=None,
             task_codes={},
-            logits={t: y_pred[t] for t in self.task_names},
+            logits={t: logits[t] for t in self.task_names},
             aux_logits={},
         )
-        cls = self.cls.compute_loss(outputs, y)
-        kd = self.kd.weight * self._kd_loss(outputs, y)
-        self.cls_tracker.update_state(cls)
-        self.kd_tracker.update_state(kd)
-        for task, tracker in self.accuracy_trackers.items():
-            tracker.update_state(y[task], y_pred[task])
-        return cls + kd
-
-    @property
-    def metrics(self):
-        return [
-            *super().metrics,
-            self.cls_tracker,
-            self.kd_tracker,
-            *self.accuracy_trackers.values(),
-        ]
+        terms = {
+            "cls_loss": self.cls.compute_loss(outputs, labels),
+            "kd_loss": self.kd.weight * self._kd_loss(outputs, labels),
+        }
+        return terms["cls_loss"] + terms["kd_loss"], terms, outputs
 
 
 @keras.saving.register_keras_serializable(package="kfactor")
@@ -137,7 +122,8 @@ class DistilledStudent(_DistilledBaseline):
 
     @classmethod
     def from_config(cls, config):
-        config = dict(config)
+        # Deep: deserializing consumes the nested configs.
+        config = copy.deepcopy(config)
         for key in ("teacher", "student", "kd"):
             config[key] = keras.saving.deserialize_keras_object(config[key])
         return cls(**config)
@@ -192,7 +178,8 @@ class SingleTaskNetwork(keras.layers.Layer):
 
     @classmethod
     def from_config(cls, config):
-        config = dict(config)
+        # Deep: deserializing consumes the nested configs.
+        config = copy.deepcopy(config)
         config["encoder"] = keras.saving.deserialize_keras_object(
             config["encoder"]
         )
@@ -316,7 +303,8 @@ class SingleTaskNetworks(_DistilledBaseline):
 
     @classmethod
     def from_config(cls, config):
-        config = dict(config)
+        # Deep: deserializing consumes the nested configs.
+        config = copy.deepcopy(config)
         deserialize = keras.saving.deserialize_keras_object
         for key in ("teacher", "kd"):
             config[key] = deserialize(config[key])

@@ -12,7 +12,8 @@ on every worker, each running the same script. Keras 3's `Model.fit` fails
 there as soon as there are two workers (measured with Keras 3.15 / TF 2.21;
 keras-team/keras#20585): `distributed_fit` then runs the model's own
 `train_step`/`test_step` with `strategy.run` in a plain loop, and otherwise
-calls `fit`.
+calls `fit`. The module is `tf.distribute` and `tf.function` throughout:
+Keras has no multi-worker API of its own for the TensorFlow backend.
 """
 
 import logging

@@ -6,42 +6,32 @@ factorizer.compile(optimizer=keras.optimizers.Adam(1e-3))
 factorizer.fit(train_ds, validation_data=test_ds, epochs=3)
 network = factorizer.factor_network("shape")   # images -> logits
 ```
+
+The step is `kfactor.training.step.LossTermsModel`'s; the arguments' and
+batches' checks are in `kfactor.training.checks`, the InfoMax wiring in
+`kfactor.training.infomax`. The forward pass is `keras.ops`; `tf` stays for
+`tf.data`, `tf.errors` and `tf.config` (no Keras equivalents).
 """
 
-import inspect
+import copy
 
 from kfactor import validation
 from kfactor.factors import manifest as manifest_lib
 from kfactor.factors.networks import FactorNetworks
 from kfactor.layers.factor_layers import CommonFactor
-from kfactor.layers.factor_layers import ProjectionMLP
 from kfactor.layers.factor_layers import TaskFactor
 from kfactor.layers.features import TeacherReader
-from kfactor.layers.features import feature_model
 from kfactor.layers.features import flatten_feature
 from kfactor.layers.features import probe_teacher
 from kfactor.objective import health
 from kfactor.objective import losses as losses_lib
+from kfactor.training import checks
+from kfactor.training import infomax
+from kfactor.training.step import LossTermsModel
 
 import keras
 import tensorflow as tf
 from keras import ops
-
-
-def _image_shape(teacher, common):
-    for model in (teacher, common):
-        shape = getattr(model, "input_shape", None)
-        if (
-            isinstance(shape, tuple)
-            and len(shape) > 1
-            and None not in shape[1:]
-        ):
-            return tuple(shape[1:])
-    raise ValueError(
-        "Cannot tell the image shape: neither the teacher nor the common "
-        "encoder has a fixed input shape. Fix: build them with "
-        "keras.Input(shape=(height, width, channels))."
-    )
 
 
 def _as_task_factor(task, model):
@@ -50,42 +40,8 @@ def _as_task_factor(task, model):
     return TaskFactor(model, name=f"task_{task}")
 
 
-def _check_tasks(tasks, teacher_classes):
-    if not isinstance(tasks, dict) or not tasks:
-        raise ValueError(
-            "Expected tasks as a non-empty dict task name -> Keras model (or "
-            f"TaskFactor). Received: tasks={tasks!r}"
-        )
-    unknown = sorted(set(tasks) - set(teacher_classes))
-    if unknown:
-        raise ValueError(
-            f"tasks {unknown} are not outputs of the teacher. The teacher "
-            f"outputs: {sorted(teacher_classes)}. Fix: name each task like "
-            "the teacher's output it factorizes."
-        )
-
-
-def _check_value_range(value_range):
-    if value_range is None:
-        return None
-    low, high = manifest_lib.input_spec((1,), value_range)["value_range"]
-    return (low, high)
-
-
-def _iterations(optimizer):
-    """The optimizer's step count (also a MirroredVariable's)."""
-    return int(tf.convert_to_tensor(optimizer.iterations).numpy())
-
-
-def _epochs_to_run(x, y, args, kwargs):
-    """How many epochs a `keras.Model.fit(x, y, *args, **kwargs)` asks for."""
-    bound = inspect.signature(keras.Model.fit).bind(None, x, y, *args, **kwargs)
-    bound.apply_defaults()
-    return bound.arguments["epochs"] - bound.arguments["initial_epoch"]
-
-
 @keras.saving.register_keras_serializable(package="kfactor")
-class Factorizer(FactorNetworks, keras.Model):
+class Factorizer(FactorNetworks, LossTermsModel):
     """Factorizes a frozen teacher into a common factor and task factors.
 
     Training minimises the InfoMax-Bottleneck objective
@@ -161,119 +117,62 @@ class Factorizer(FactorNetworks, keras.Model):
     ):
         objective_options.pop("trainable", None)
         super().__init__(name=name)
-        if not isinstance(teacher, keras.Model):
-            raise TypeError(
-                "Expected teacher to be a keras.Model mapping images to "
-                f"{{task: logits}}. Received: {type(teacher).__name__}"
-            )
-        self.image_shape = _image_shape(teacher, common)
+        checks.check_teacher(teacher)
+        self.image_shape = checks.image_shape(teacher, common)
         teacher_classes = probe_teacher(teacher, self.image_shape)
-        _check_tasks(tasks, teacher_classes)
+        checks.check_tasks(tasks, teacher_classes)
         teacher.trainable = False
         self.teacher = teacher
-        self.common = (
-            common if isinstance(common, CommonFactor) else CommonFactor(common)
-        )
-        self.common.build((None, *self.image_shape))
-        self.code_dim = int(
-            self.common.compute_output_shape((None, *self.image_shape))[-1]
-        )
         self.task_names = tuple(tasks)
         self.num_classes = {t: teacher_classes[t] for t in self.task_names}
-        self.task_factors = {}
-        for task in self.task_names:
-            factor = _as_task_factor(task, tasks[task])
-            factor.resolve_sizes(self.num_classes[task], self.code_dim)
-            factor.build(((None, *self.image_shape), (None, self.code_dim)))
-            self.task_factors[task] = factor
+        self._init_factors(common, tasks)
         self.weight_decay = float(weight_decay)
-        self.value_range = _check_value_range(value_range)
+        self.value_range = checks.check_value_range(value_range)
         self.check_batches = bool(check_batches)
         self.stop_on_nonfinite_loss = bool(stop_on_nonfinite_loss)
         self._fit_failed = False
         self._init_infomax_features(teacher_features, common_features)
-        self._init_objective(losses, objective_options)
+        self.factor_losses = checks.resolve_losses(
+            losses, objective_options, self
+        )
         self._init_metrics()
         self.built = True
 
     # === Construction ===
 
+    def _init_factors(self, common, tasks):
+        images_shape = (None, *self.image_shape)
+        self.common = (
+            common if isinstance(common, CommonFactor) else CommonFactor(common)
+        )
+        self.common.build(images_shape)
+        self.code_dim = int(self.common.compute_output_shape(images_shape)[-1])
+        self.task_factors = {}
+        for task in self.task_names:
+            factor = _as_task_factor(task, tasks[task])
+            factor.resolve_sizes(self.num_classes[task], self.code_dim)
+            # A deserialized factor comes built (and locked) already.
+            if not factor.built:
+                factor.build((images_shape, (None, self.code_dim)))
+            self.task_factors[task] = factor
+
     def _init_infomax_features(self, teacher_features, common_features):
         self.teacher_features = teacher_features
         self.common_features = common_features
         self.teacher_reader = TeacherReader(self.teacher, teacher_features)
-        levels = 1 if teacher_features == "auto" else len(teacher_features)
-        if common_features is None:
-            if levels != 1:
-                raise ValueError(
-                    f"teacher_features names {levels} layers, so "
-                    "common_features must name as many common layers. "
-                    "Received: common_features=None"
-                )
-            self.common_reader = None
-        else:
-            if len(common_features) != levels:
-                raise ValueError(
-                    "Expected as many common_features as teacher_features. "
-                    f"Received: teacher_features={teacher_features}, "
-                    f"common_features={common_features}"
-                )
-            self.common_reader = feature_model(
-                self.common.encoder, common_features, "common_reader"
-            )
+        self.common_reader = infomax.common_reader(
+            self.common.encoder, teacher_features, common_features
+        )
         probe = ops.zeros((2, *self.image_shape))
         _, teacher_feats = self.teacher_reader(probe)
         _, common_feats = self._common_forward(probe, training=False)
-        self.projections = []
-        for level, (t_feat, c_feat) in enumerate(
-            zip(teacher_feats, common_feats)
-        ):
-            projection = ProjectionMLP(
-                int(c_feat.shape[-1]), name=f"infomax_projection_{level}"
-            )
-            projection.build(tuple(t_feat.shape))
-            self.projections.append(projection)
-
-    def _init_objective(self, losses, objective_options):
-        if losses is None:
-            validation.check_options(
-                objective_options,
-                inspect.signature(losses_lib.imb_objective).parameters,
-                "objective option (kfactor.imb_objective argument)",
-            )
-            losses = losses_lib.imb_objective(**objective_options)
-        elif objective_options:
-            raise ValueError(
-                "Pass either losses=[...] or objective options, not both. "
-                f"Received options: {sorted(objective_options)}"
-            )
-        names = [loss.name for loss in losses]
-        if len(set(names)) != len(names):
-            raise ValueError(
-                f"Expected one loss per term name. Received names: {names}"
-            )
-        for loss in losses:
-            if not isinstance(loss, losses_lib.FactorLoss):
-                raise TypeError(
-                    "Expected kfactor.objective.losses.FactorLoss objects. "
-                    "Received: "
-                    f"{loss!r}"
-                )
-            loss.validate(self)
-        self.factor_losses = list(losses)
+        self.projections = infomax.projections(teacher_feats, common_feats)
 
     def _init_metrics(self):
-        self.loss_tracker = keras.metrics.Mean(name="loss")
-        self.term_trackers = {
-            loss.name: keras.metrics.Mean(name=f"{loss.name}_loss")
-            for loss in self.factor_losses
-        }
-        self.accuracy_trackers = {
-            task: keras.metrics.SparseCategoricalAccuracy(
-                name=f"{task}_accuracy"
-            )
-            for task in self.task_names
-        }
+        self._init_trackers(
+            [f"{loss.name}_loss" for loss in self.factor_losses],
+            self.task_names,
+        )
         # Health of the factorization (see `kfactor.objective.health`): is the
         # common code alive, and how many nats each task code keeps.
         self.health_trackers = {
@@ -287,14 +186,8 @@ class Factorizer(FactorNetworks, keras.Model):
             },
         }
 
-    @property
-    def metrics(self):
-        return [
-            self.loss_tracker,
-            *self.term_trackers.values(),
-            *self.accuracy_trackers.values(),
-            *self.health_trackers.values(),
-        ]
+    def _extra_trackers(self):
+        return list(self.health_trackers.values())
 
     def compile(self, optimizer=None, jit_compile="auto", **kwargs):
         """Like `keras.Model.compile`; `optimizer` defaults to Adam(1e-3).
@@ -302,8 +195,6 @@ class Factorizer(FactorNetworks, keras.Model):
         `jit_compile="auto"` uses XLA only on GPUs: measured on 2-core CPUs,
         XLA made the factorization step slower.
         """
-        if optimizer is None:
-            optimizer = keras.optimizers.Adam(learning_rate=1e-3)
         if jit_compile == "auto":
             jit_compile = bool(tf.config.list_logical_devices("GPU"))
         super().compile(optimizer=optimizer, jit_compile=jit_compile, **kwargs)
@@ -332,18 +223,11 @@ class Factorizer(FactorNetworks, keras.Model):
             # failure would leave half-made optimizer variables).
             with self.distribute_strategy.scope():
                 optimizer.build(self.trainable_variables)
-        steps = None if optimizer is None else _iterations(optimizer)
+        steps = checks.optimizer_iterations(optimizer)
         history = self._run_checked(super().fit, x, y, *args, **kwargs)
-        if (
-            steps is not None
-            and _iterations(self.optimizer) == steps
-            and _epochs_to_run(x, y, args, kwargs)
-        ):
-            raise ValueError(
-                "Expected the training data to yield at least one batch. "
-                "Received: none (an empty dataset, or one already "
-                "exhausted). Fix: check the data source, or repeat() it and "
-                "pass steps_per_epoch."
+        if steps is not None:
+            checks.check_some_batch_trained(
+                steps, self.optimizer, x, y, args, kwargs
             )
         return history
 
@@ -370,42 +254,55 @@ class Factorizer(FactorNetworks, keras.Model):
             self._fit_failed = True
             raise
 
-    # === Forward pass ===
+    # === Step hooks (`kfactor.training.step`) ===
 
     def _check_images(self, images):
         validation.check_image_signature(
             images.shape, images.dtype, self.image_shape
         )
 
-    def _check_labels(self, labels):
+    def _batch_assertions(self, data):
+        """Checks the batch's structure; its value checks if `check_batches`."""
+        images, labels, _ = keras.utils.unpack_x_y_sample_weight(data)
+        self._check_images(images)
         validation.check_label_signature(labels, self.task_names)
-
-    def _batch_assertions(self, images, labels):
-        """The value checks of one batch (`check_batches`)."""
         if not self.check_batches:
             return []
-        checks = [validation.assert_finite_images(images)]
-        if self.value_range is not None:
-            checks.append(
-                validation.assert_images_in_range(images, self.value_range)
-            )
-        for task in self.task_names:
-            checks.append(
-                validation.assert_labels_in_range(
-                    labels[task], self.num_classes[task], task
-                )
-            )
-        return [c for c in checks if c is not None]
+        return checks.batch_assertions(
+            images, labels, self.value_range, self.num_classes
+        )
 
     def _loss_assertions(self, total, terms, after):
-        """Checks that every loss term is finite, after the batch checks."""
         if not self.stop_on_nonfinite_loss:
             return []
-        with tf.control_dependencies(after):
-            checks = validation.assert_finite_terms(
-                {**terms, "loss (total)": total}
+        return checks.loss_assertions(total, terms, after)
+
+    def _forward_and_losses(self, data, training):
+        images, labels, _ = keras.utils.unpack_x_y_sample_weight(data)
+        outputs = self._forward(images, training=training)
+        total, terms = losses_lib.total_loss(
+            self.factor_losses, outputs, labels
+        )
+        return total, terms, outputs
+
+    def _update_extra_metrics(self, outputs):
+        # Over the global batch (as the batch-level loss terms): the
+        # cosine and participation ratio are not means over examples.
+        common = losses_lib.gather_replicas(
+            ops.stop_gradient(outputs.common_code)
+        )
+        self.health_trackers["common_cosine"].update_state(
+            health.mean_pairwise_cosine(common)
+        )
+        self.health_trackers["common_participation_ratio"].update_state(
+            health.participation_ratio(common)
+        )
+        for task, code in outputs.task_codes.items():
+            self.health_trackers[f"{task}_kl"].update_state(
+                ops.stop_gradient(health.task_code_kl(code))
             )
-        return [c for c in checks if c is not None]
+
+    # === Forward pass ===
 
     def _common_forward(self, images, training):
         if self.common_reader is None:
@@ -436,75 +333,6 @@ class Factorizer(FactorNetworks, keras.Model):
             logits=logits,
             aux_logits=aux_logits,
         )
-
-    def _forward_and_losses(self, data, training):
-        images, labels, _ = keras.utils.unpack_x_y_sample_weight(data)
-        self._check_images(images)
-        self._check_labels(labels)
-        checks = self._batch_assertions(images, labels)
-        outputs = self._forward(images, training=training)
-        total, terms = losses_lib.total_loss(
-            self.factor_losses, outputs, labels
-        )
-        checks += self._loss_assertions(total, terms, checks)
-        return total, terms, outputs, labels, checks
-
-    def _update_metrics(self, total, terms, outputs, labels):
-        self.loss_tracker.update_state(total)
-        for name, tracker in self.term_trackers.items():
-            tracker.update_state(terms[f"{name}_loss"])
-        for task, tracker in self.accuracy_trackers.items():
-            tracker.update_state(labels[task], outputs.logits[task])
-        # Over the global batch (as the batch-level loss terms): the
-        # cosine and participation ratio are not means over examples.
-        common = losses_lib.gather_replicas(
-            ops.stop_gradient(outputs.common_code)
-        )
-        self.health_trackers["common_cosine"].update_state(
-            health.mean_pairwise_cosine(common)
-        )
-        self.health_trackers["common_participation_ratio"].update_state(
-            health.participation_ratio(common)
-        )
-        for task, code in outputs.task_codes.items():
-            self.health_trackers[f"{task}_kl"].update_state(
-                ops.stop_gradient(health.task_code_kl(code))
-            )
-        return {m.name: m.result() for m in self.metrics}
-
-    def train_step(self, data):
-        replicas = tf.distribute.get_strategy().num_replicas_in_sync
-        with tf.GradientTape() as tape:
-            total, terms, outputs, labels, checks = self._forward_and_losses(
-                data, training=True
-            )
-            scaled = self.optimizer.scale_loss(total / replicas)
-        # Variables no loss term reaches (e.g. the InfoMax projection when
-        # InfoMax is off) have no gradient: leave them out.
-        pairs = [
-            (g, v)
-            for g, v in zip(
-                tape.gradient(scaled, self.trainable_variables),
-                self.trainable_variables,
-            )
-            if g is not None
-        ]
-        if self.weight_decay:
-            pairs = [
-                (g + self.weight_decay * ops.cast(v, g.dtype), v)
-                for g, v in pairs
-            ]
-        # No update unless the batch and the loss passed their checks.
-        with tf.control_dependencies(checks):
-            self.optimizer.apply(*zip(*pairs))
-        return self._update_metrics(total, terms, outputs, labels)
-
-    def test_step(self, data):
-        total, terms, outputs, labels, checks = self._forward_and_losses(
-            data, training=False
-        )
-        with tf.control_dependencies(checks):
-            return self._update_metrics(total, terms, outputs, labels)
 
     def call(self, images, training=False):
         """The factor networks' logits `{task: Head(z_common + z_task)}`."""
@@ -537,7 +365,8 @@ class Factorizer(FactorNetworks, keras.Model):
 
     @classmethod
     def from_config(cls, config):
-        config = dict(config)
+        # Deep: deserializing consumes the nested configs.
+        config = copy.deepcopy(config)
         deserialize = keras.saving.deserialize_keras_object
         for key in ("teacher", "common"):
             config[key] = deserialize(config[key])

@@ -1,0 +1,169 @@
+"""The `Factorizer`'s checks of its arguments, its data and its losses.
+
+Construction checks (`check_teacher`, `image_shape`, `check_tasks`,
+`check_value_range`, `resolve_losses`) raise at once; the in-step checks
+(`batch_assertions`, `loss_assertions`) are `tf.debugging` assert ops that
+the step runs before its update (`kfactor.training.step`), and the `fit`
+helpers (`optimizer_iterations`, `epochs_to_run`) tell an empty dataset.
+
+What stays `tf` and why: the in-step asserts are `tf.debugging` ops
+ordered by `tf.control_dependencies`, and a `MirroredVariable`'s step
+count is read with `tf.convert_to_tensor`; `keras.ops` has neither.
+"""
+
+import inspect
+
+from kfactor import validation
+from kfactor.factors import manifest as manifest_lib
+from kfactor.objective import losses as losses_lib
+
+import keras
+import tensorflow as tf
+
+
+def check_teacher(teacher):
+    """Raises unless `teacher` is a `keras.Model`."""
+    if not isinstance(teacher, keras.Model):
+        raise TypeError(
+            "Expected teacher to be a keras.Model mapping images to "
+            f"{{task: logits}}. Received: {type(teacher).__name__}"
+        )
+
+
+def image_shape(teacher, common):
+    """The fixed image shape of the teacher's (or else common's) input."""
+    for model in (teacher, common):
+        shape = getattr(model, "input_shape", None)
+        if (
+            isinstance(shape, tuple)
+            and len(shape) > 1
+            and None not in shape[1:]
+        ):
+            return tuple(shape[1:])
+    raise ValueError(
+        "Cannot tell the image shape: neither the teacher nor the common "
+        "encoder has a fixed input shape. Fix: build them with "
+        "keras.Input(shape=(height, width, channels))."
+    )
+
+
+def check_tasks(tasks, teacher_classes):
+    """Raises unless `tasks` is a non-empty dict of teacher outputs."""
+    if not isinstance(tasks, dict) or not tasks:
+        raise ValueError(
+            "Expected tasks as a non-empty dict task name -> Keras model (or "
+            f"TaskFactor). Received: tasks={tasks!r}"
+        )
+    unknown = sorted(set(tasks) - set(teacher_classes))
+    if unknown:
+        raise ValueError(
+            f"tasks {unknown} are not outputs of the teacher. The teacher "
+            f"outputs: {sorted(teacher_classes)}. Fix: name each task like "
+            "the teacher's output it factorizes."
+        )
+
+
+def check_value_range(value_range):
+    """`(low, high)` as floats, or `None`; raises on a malformed range."""
+    if value_range is None:
+        return None
+    low, high = manifest_lib.input_spec((1,), value_range)["value_range"]
+    return (low, high)
+
+
+def resolve_losses(losses, objective_options, factorizer):
+    """The factorizer's `FactorLoss` list, checked against its factors.
+
+    `losses=None` builds `imb_objective(**objective_options)`; a misspelt
+    option is a `TypeError` naming the nearest valid one.
+    """
+    if losses is None:
+        validation.check_options(
+            objective_options,
+            inspect.signature(losses_lib.imb_objective).parameters,
+            "objective option (kfactor.imb_objective argument)",
+        )
+        losses = losses_lib.imb_objective(**objective_options)
+    elif objective_options:
+        raise ValueError(
+            "Pass either losses=[...] or objective options, not both. "
+            f"Received options: {sorted(objective_options)}"
+        )
+    names = [loss.name for loss in losses]
+    if len(set(names)) != len(names):
+        raise ValueError(
+            f"Expected one loss per term name. Received names: {names}"
+        )
+    for loss in losses:
+        if not isinstance(loss, losses_lib.FactorLoss):
+            raise TypeError(
+                "Expected kfactor.objective.losses.FactorLoss objects. "
+                f"Received: {loss!r}"
+            )
+        loss.validate(factorizer)
+    return list(losses)
+
+
+def batch_assertions(images, labels, value_range, num_classes):
+    """Assert ops: finite images in `value_range`, labels in range."""
+    checks = [validation.assert_finite_images(images)]
+    if value_range is not None:
+        checks.append(validation.assert_images_in_range(images, value_range))
+    for task, classes in num_classes.items():
+        checks.append(
+            validation.assert_labels_in_range(labels[task], classes, task)
+        )
+    return [c for c in checks if c is not None]
+
+
+def loss_assertions(total, terms, after):
+    """Assert ops: every loss term and the total are finite, after `after`."""
+    with tf.control_dependencies(after):
+        checks = validation.assert_finite_terms(
+            {**terms, "loss (total)": total}
+        )
+    return [c for c in checks if c is not None]
+
+
+def optimizer_iterations(optimizer):
+    """The optimizer's step count (also a MirroredVariable's); `None`
+    without an optimizer."""
+    if optimizer is None:
+        return None
+    return int(tf.convert_to_tensor(optimizer.iterations).numpy())
+
+
+def epochs_to_run(x, y, args, kwargs):
+    """How many epochs a `keras.Model.fit(x, y, *args, **kwargs)` asks for."""
+    bound = inspect.signature(keras.Model.fit).bind(None, x, y, *args, **kwargs)
+    bound.apply_defaults()
+    return bound.arguments["epochs"] - bound.arguments["initial_epoch"]
+
+
+def check_some_batch_trained(steps_before, optimizer, x, y, args, kwargs):
+    """Raises if a `fit(x, y, *args, **kwargs)` that asked for epochs left
+    the optimizer at `steps_before` steps: its data yielded no batch."""
+    if optimizer_iterations(optimizer) != steps_before:
+        return
+    if not epochs_to_run(x, y, args, kwargs):
+        return
+    raise ValueError(
+        "Expected the training data to yield at least one batch. "
+        "Received: none (an empty dataset, or one already "
+        "exhausted). Fix: check the data source, or repeat() it and "
+        "pass steps_per_epoch."
+    )
+
+
+__all__ = [
+    "batch_assertions",
+    "check_some_batch_trained",
+    "check_tasks",
+    "check_teacher",
+    "check_value_range",
+    "epochs_to_run",
+    "image_shape",
+    "loss_assertions",
+    "optimizer_iterations",
+    "resolve_losses",
+]

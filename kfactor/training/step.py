@@ -1,0 +1,150 @@
+"""`LossTermsModel`: one train/test step for models trained on loss terms.
+
+The `Factorizer` and the KD baselines all train on a sum of named, weighted
+loss terms. This base class writes the step once (the template method of
+keras-tuner's `HyperModel`): a subclass implements
+
+```python
+def _forward_and_losses(self, data, training):
+    ...
+    return total, {"<name>_loss": weighted_term, ...}, outputs
+```
+
+and `train_step`/`test_step` share it, so the two never drift. `fit` logs
+`loss`, every term `<name>_loss` and each task's `<task>_accuracy`
+(`outputs.logits[task]` against the labels); a subclass adds trackers with
+`_extra_trackers` / `_update_extra_metrics` and in-step checks with
+`_batch_assertions` / `_loss_assertions`.
+
+What stays `tf` and why: the step is TensorFlow's custom-step idiom
+(`tf.GradientTape`, `tf.control_dependencies` holding the update behind the
+`tf.debugging` checks, `tf.distribute` for the replica count); there is no
+`keras.ops` equivalent of a tape or of control dependencies.
+"""
+
+import keras
+import tensorflow as tf
+from keras import ops
+
+
+class LossTermsModel(keras.Model):
+    """A `keras.Model` trained on a sum of named loss terms.
+
+    Subclasses call `_init_trackers(term_names, task_names)` in `__init__`
+    and implement `_forward_and_losses`. The gradient of each replica is
+    that of `total / num_replicas` (its share of the global mean), variables
+    no term reaches are left out of the update, and `weight_decay` (0 unless
+    a subclass sets it) adds coupled L2 decay `g + wd * w`.
+    """
+
+    weight_decay = 0.0
+
+    def _init_trackers(self, term_names, task_names):
+        """The trackers of `loss`, `<term>` and `<task>_accuracy`."""
+        self.loss_tracker = keras.metrics.Mean(name="loss")
+        self.term_trackers = {
+            name: keras.metrics.Mean(name=name) for name in term_names
+        }
+        self.accuracy_trackers = {
+            task: keras.metrics.SparseCategoricalAccuracy(
+                name=f"{task}_accuracy"
+            )
+            for task in task_names
+        }
+
+    @property
+    def metrics(self):
+        return [
+            self.loss_tracker,
+            *self.term_trackers.values(),
+            *self.accuracy_trackers.values(),
+            *self._extra_trackers(),
+        ]
+
+    def compile(self, optimizer=None, **kwargs):
+        """Like `keras.Model.compile`; `optimizer` defaults to Adam(1e-3)."""
+        if optimizer is None:
+            optimizer = keras.optimizers.Adam(learning_rate=1e-3)
+        super().compile(optimizer=optimizer, **kwargs)
+
+    # === Hooks ===
+
+    def _forward_and_losses(self, data, training):
+        """Returns `(total, {"<name>_loss": term}, outputs)` of one batch.
+
+        `outputs.logits` is a dict task -> logits (the accuracies' input).
+        """
+        raise NotImplementedError(
+            f"{type(self).__name__} must implement _forward_and_losses()."
+        )
+
+    def _batch_assertions(self, data):
+        """Checks `data` now; returns value-check ops to run before the
+        update (none by default)."""
+        return []
+
+    def _loss_assertions(self, total, terms, after):
+        """Check ops of the loss terms, run after `after` (none by
+        default)."""
+        return []
+
+    def _extra_trackers(self):
+        """Trackers beyond the loss, terms and accuracies."""
+        return []
+
+    def _update_extra_metrics(self, outputs):
+        """Updates `_extra_trackers` from one batch's outputs."""
+
+    # === Steps ===
+
+    def _update_metrics(self, data, total, terms, outputs):
+        _, labels, _ = keras.utils.unpack_x_y_sample_weight(data)
+        self.loss_tracker.update_state(total)
+        for name, tracker in self.term_trackers.items():
+            tracker.update_state(terms[name])
+        for task, tracker in self.accuracy_trackers.items():
+            tracker.update_state(labels[task], outputs.logits[task])
+        self._update_extra_metrics(outputs)
+        return {m.name: m.result() for m in self.metrics}
+
+    def _gradients(self, tape, loss):
+        """`(gradient, variable)` pairs, with weight decay; no `None`."""
+        variables = self.trainable_variables
+        pairs = [
+            (g, v)
+            for g, v in zip(tape.gradient(loss, variables), variables)
+            if g is not None
+        ]
+        if self.weight_decay:
+            pairs = [
+                (g + self.weight_decay * ops.cast(v, g.dtype), v)
+                for g, v in pairs
+            ]
+        return pairs
+
+    def train_step(self, data):
+        replicas = tf.distribute.get_strategy().num_replicas_in_sync
+        checks = self._batch_assertions(data)
+        with tf.GradientTape() as tape:
+            total, terms, outputs = self._forward_and_losses(
+                data, training=True
+            )
+            scaled = self.optimizer.scale_loss(total / replicas)
+        checks += self._loss_assertions(total, terms, checks)
+        pairs = self._gradients(tape, scaled)
+        # No update unless the batch and the loss passed their checks.
+        with tf.control_dependencies(checks):
+            self.optimizer.apply(*zip(*pairs))
+        return self._update_metrics(data, total, terms, outputs)
+
+    def test_step(self, data):
+        checks = self._batch_assertions(data)
+        total, terms, outputs = self._forward_and_losses(data, training=False)
+        checks += self._loss_assertions(total, terms, checks)
+        with tf.control_dependencies(checks):
+            return self._update_metrics(data, total, terms, outputs)
+
+
+__all__ = [
+    "LossTermsModel",
+]
