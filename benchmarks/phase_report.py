@@ -84,8 +84,8 @@ def fastest_variant_by_round(series):
     }
 
 
-def increment_ratios(ours, theirs):
-    """Per round, their increment over ours (rounds where both are > 0)."""
+def their_over_ours(ours, theirs):
+    """Per round, their ms over ours (rounds where both are > 0)."""
     return [
         theirs[r] / ours[r]
         for r in sorted(ours)
@@ -93,14 +93,32 @@ def increment_ratios(ours, theirs):
     ]
 
 
-def best_increments(increments, fastest):
-    """`{phase: {round: ms}}` of the round's fastest PyTorch variant."""
+def of_fastest(by_series, fastest):
+    """`{phase: {round: ms}}` of the round's fastest PyTorch variant, from
+    `{series: {phase: {round: ms}}}`."""
     best = {}
     for r, name in fastest.items():
-        for phase, ms in increments[name].items():
+        for phase, ms in by_series[name].items():
             if r in ms:
                 best.setdefault(phase, {})[r] = ms[r]
     return best
+
+
+def kfactor_over(by_series, fastest):
+    """`{variant or "best": {phase: summary}}`: per round, their ms over
+    kfactor's, for each PyTorch series of `{series: {phase: {round: ms}}}`
+    and the round's fastest."""
+    by_series = dict(by_series)
+    if fastest:
+        by_series[BEST] = of_fastest(by_series, fastest)
+    ours = by_series.pop(KFACTOR)
+    return {
+        name.removeprefix(TORCH_PREFIX): {
+            phase: stats.summary(their_over_ours(our_ms, theirs.get(phase, {})))
+            for phase, our_ms in ours.items()
+        }
+        for name, theirs in by_series.items()
+    }
 
 
 def _series_rows(phases, increments):
@@ -124,26 +142,18 @@ def derive_width(entries, width):
     increments = {
         name: increments_by_round(phases) for name, phases in series.items()
     }
-    fastest = fastest_variant_by_round(series)
-    if fastest:
-        increments[BEST] = best_increments(increments, fastest)
-    ours = increments[KFACTOR]
-    ratios = {
-        name.removeprefix(TORCH_PREFIX): {
-            phase: stats.summary(
-                increment_ratios(ours[phase], added.get(phase, {}))
-            )
-            for phase in ours
-        }
-        for name, added in increments.items()
-        if name != KFACTOR
+    cumulative = {
+        name: {phase: ms_by_round(entry) for phase, entry in phases.items()}
+        for name, phases in series.items()
     }
+    fastest = fastest_variant_by_round(series)
     return {
         "series": {
             name: _series_rows(phases, increments[name])
             for name, phases in series.items()
         },
-        "kfactor_over_pytorch": ratios,
+        "kfactor_over_pytorch": kfactor_over(increments, fastest),
+        "cumulative_kfactor_over_pytorch": kfactor_over(cumulative, fastest),
         "fastest_pytorch_variant": [
             fastest[r].removeprefix(TORCH_PREFIX) for r in sorted(fastest)
         ],
@@ -243,11 +253,22 @@ def phase_rows(derived):
     for width, figures in phases.items():
         lines += _width_rows(width, figures, torch_names, ratio_names)
     for width, figures in phases.items():
-        fastest = figures["fastest_pytorch_variant"]
-        if fastest:
-            lines += [
-                "",
-                f"Fastest PyTorch step in each round, {width}: "
-                f"{', '.join(fastest)}.",
-            ]
+        lines += _cumulative_lines(width, figures)
     return lines
+
+
+def _cumulative_lines(width, figures):
+    """The fastest PyTorch variants, and kfactor / best PyTorch of the
+    cumulative phases (the step's: the step goal's ratio)."""
+    fastest = figures["fastest_pytorch_variant"]
+    if not fastest:
+        return []
+    cumulative = figures["cumulative_kfactor_over_pytorch"][BEST]
+    ratios = ", ".join(
+        f"{phase} {_spread(summary)}" for phase, summary in cumulative.items()
+    )
+    return [
+        "",
+        f"{width}: fastest PyTorch step in each round: {', '.join(fastest)}; "
+        f"kfactor / best PyTorch up to each phase: {ratios}.",
+    ]

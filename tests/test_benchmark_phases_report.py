@@ -102,12 +102,16 @@ def test_ratios_per_increment_against_each_variant_and_the_best():
     assert _close(best["min"], 1.0) and _close(best["max"], 2.0)
     # The teacher: 15 (channels_last) then 20 (eager) against 10.
     assert _close(ratios["best"]["teacher"]["median"], 1.75)
+    # Up to the loss: 55 / 35 (channels_last), then 70 / 45 (eager).
+    cumulative = figures["cumulative_kfactor_over_pytorch"]["best"]["loss"]
+    assert _close(cumulative["min"], 70 / 45)
+    assert _close(cumulative["max"], 55 / 35)
 
 
 def test_nonpositive_increments_have_no_ratio():
     ours = {0: 5.0, 1: -1.0, 2: 4.0}
     theirs = {0: 10.0, 1: 3.0, 2: -2.0}
-    assert phase_report.increment_ratios(ours, theirs) == [2.0]
+    assert phase_report.their_over_ours(ours, theirs) == [2.0]
 
 
 def test_the_table_says_where_the_step_time_goes():
@@ -124,9 +128,12 @@ def test_the_table_says_where_the_step_time_goes():
     assert "| narrow | gradients | 85.0 [80.0, 90.0] | 45.0 [45.0, 45.0] " in (
         table
     )
-    assert "Fastest PyTorch step in each round, narrow: channels_last, " in (
+    assert "narrow: fastest PyTorch step in each round: channels_last, " in (
         table
     )
+    # The whole step: 150 / 90 then 160 / 100.
+    assert "up to each phase: teacher 1.75 [1.50, 2.00], " in table
+    assert "step 1.63 [1.60, 1.67]." in table
     assert phase_report.phase_rows({"phases": {}}) == []
 
 
