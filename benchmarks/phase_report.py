@@ -17,10 +17,11 @@ PHASES = ("teacher", "forward", "loss", "gradients", "step")
 PHASE_WORK = {
     "teacher": "the frozen teacher's inference forward",
     "forward": "the six trained networks' forward (training mode)",
-    "loss": "the objective (kfactor: and its batch checks)",
+    "loss": "the objective (kfactor: `_forward_and_losses`, with any batch "
+    "checks it makes)",
     "gradients": "the backward pass",
-    "step": "applying the gradients: Adam, weight decay (kfactor: and its "
-    "metrics)",
+    "step": "applying the gradients: Adam, weight decay (kfactor: and the "
+    "train step's metrics and any checks it makes)",
 }
 KFACTOR = "kfactor"
 TORCH_PREFIX = "torch_"

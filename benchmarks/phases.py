@@ -6,10 +6,12 @@
 
 1. `teacher`: the frozen teacher's inference forward alone;
 2. `forward`: + the six trained networks' forward (training mode), no loss;
-3. `loss`: + the whole objective and the batch checks (the scalar loss);
+3. `loss`: + the whole objective, the scalar loss (with the batch checks
+   where `Factorizer._forward_and_losses` makes them);
 4. `gradients`: + the backward pass (gradients computed, not applied);
-5. `step`: the full training step (weight decay, Adam, metrics) through
-   Keras's train function, as `steps.train_loop` runs it.
+5. `step`: the full training step (weight decay, Adam, metrics and any
+   checks left) through Keras's train function, as `steps.train_loop`
+   runs it.
 
 The first four are `tf.function`s (`jit_compile=False`) that return every
 tensor they compute, so that graph pruning drops none of the phase's work.
@@ -42,13 +44,15 @@ def factorizer_internals(factorizer):
     they move (the loss is the first element of `_forward_and_losses`'s
     result, whose other elements may change).
     """
-    return Internals(
-        teacher=factorizer.teacher_reader,
-        forward=lambda images: factorizer._forward(images, training=True),
-        loss=lambda batch: factorizer._forward_and_losses(batch, training=True)[
-            0
-        ],
-    )
+
+    def forward(images):
+        return factorizer._forward(images, training=True)
+
+    def loss(batch):
+        total, *_ = factorizer._forward_and_losses(batch, training=True)
+        return total
+
+    return Internals(factorizer.teacher_reader, forward, loss)
 
 
 def _tensors(structure):
@@ -70,7 +74,7 @@ def phase_functions(factorizer):
     functions = {
         "teacher": lambda batch: _tensors(internals.teacher(batch[0])),
         "forward": lambda batch: _tensors(internals.forward(batch[0])),
-        "loss": lambda batch: internals.loss(batch),
+        "loss": internals.loss,
         "gradients": gradients,
     }
     return {
