@@ -31,7 +31,8 @@ BEST = "best"
 
 
 def phase_series(entries, width):
-    """`{series: {phase: entry}}` of the default env's phase entries."""
+    """`{series: {phase: entry}}` of the default env's phase entries, in
+    `PHASES` order (a saved JSON has its entries sorted by name)."""
     series = {}
     for entry in entries.values():
         parts = entry["item"].split("/")
@@ -42,7 +43,11 @@ def phase_series(entries, width):
         name = KFACTOR if len(parts) == 3 else parts[2]
         series.setdefault(name, {})[parts[-1]] = entry
     order = [KFACTOR] + [TORCH_PREFIX + v for v in TORCH_VARIANTS]
-    return {name: series[name] for name in order if name in series}
+    return {
+        name: {p: series[name][p] for p in PHASES if p in series[name]}
+        for name in order
+        if name in series
+    }
 
 
 def ms_by_round(entry):

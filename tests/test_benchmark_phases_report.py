@@ -59,7 +59,7 @@ def _entries(width="narrow"):
         for phase, ms in series.items():
             item = f"phase/{width}/torch_{variant}/{phase}"
             entries[f"pytorch/default/{item}"] = _entry(item, ms, "pytorch")
-    return entries
+    return dict(sorted(entries.items()))  # as a saved JSON has them
 
 
 def _close(a, b):
@@ -132,7 +132,7 @@ def test_the_table_says_where_the_step_time_goes():
         table
     )
     # The whole step: 150 / 90 then 160 / 100.
-    assert "up to each phase: teacher 1.75 [1.50, 2.00], " in table
+    assert "up to each phase: teacher 1.75 [1.50, 2.00], forward " in table
     assert "step 1.63 [1.60, 1.67]." in table
     assert phase_report.phase_rows({"phases": {}}) == []
 
