@@ -266,6 +266,11 @@ def factorization_phases(teacher, student, variant="eager"):
     - `loss`: + the objective, the scalar loss;
     - `gradients`: + zero_grad and `loss.backward()` (not applied);
     - `step`: the full step, `factorization_step`'s.
+
+    In the compile variants, teacher, forward and loss are three compiled
+    graphs (gradients and step reuse the loss's): inductor fuses each on its
+    own, and samples its own random codes (not eager's stream), so their
+    differences are less strictly "what a phase adds" than eager's.
     """
 
     def teacher_forward(images, labels):
