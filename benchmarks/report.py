@@ -7,10 +7,11 @@ can be re-tabled with `python -m benchmarks.report RESULTS.json`.
 import json
 import sys
 
+from benchmarks import phase_report
 from benchmarks import stats
 
 CATEGORIES = ("step", "eager", "inference", "latency", "matmul", "data")
-CATEGORIES += ("layer",)
+CATEGORIES += ("layer", "phase")
 STEP_KINDS = ("factorize", "teacher")
 MODES = ("function", "xla", "eager")
 #: PyTorch step modes (`worker_torch.py`), in table order.
@@ -42,7 +43,7 @@ def category_of(item):
         return "inference"
     if kind == "export":
         return "latency"
-    if kind in ("matmul", "data", "layer"):
+    if kind in ("matmul", "data", "layer", "phase"):
         return kind
     raise ValueError(f"Unknown benchmark item {item!r}")
 
@@ -441,6 +442,7 @@ def derive(results):
     derived["layers"] = derive_layers(
         entries, widths, _median(matmul_gflops), derived["steps"]
     )
+    derived["phases"] = phase_report.derive_phases(entries, widths)
     derived["goals"] = derive_goals(derived)
     return derived
 
@@ -800,6 +802,7 @@ def markdown(results):
         ]
     lines += _flops_lines(results)
     lines += _layer_rows(results)
+    lines += phase_report.phase_rows(results["derived"])
     if results["derived"]["assembly"]:
         lines += ["", "### Assembled N-task inference vs N standalone", ""]
         lines += _assembly_rows(results)

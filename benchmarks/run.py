@@ -23,7 +23,11 @@ Measures (see the README's performance section and issue 7):
 6. exported SavedModel latency at batch 1 and 32 vs the in-process model;
 7. peak resident memory of every worker (the factorization step's too);
 8. each convolution layer of the factorization step alone (`layers.py`):
-   its GFLOP/s, and their sum as a ceiling of the step's.
+   its GFLOP/s, and their sum as a ceiling of the step's;
+9. only with `--parts=phases`: the factorization step in cumulative phases
+   (teacher, forward, loss, gradients, step; `phases.py` and
+   `torch_reference.factorization_phases`), what each phase adds, and
+   kfactor / PyTorch per phase (`phase_report.py`).
 
 Every configuration runs in a worker process with its own environment
 (environment variables such as the malloc settings act at process start),
@@ -56,7 +60,15 @@ TORCH_INSTALL = "pip install torch==2.13.0"
 TORCH_VARIANTS = ("eager", "channels_last", "compile", "compile_channels_last")
 WIDTHS = ("full", "narrow")
 PARTS = ("steps", "malloc", "onednn_off", "xla", "eager", "assembly")
-PARTS += ("export", "data", "layers")
+PARTS += ("export", "data", "layers", "phases")
+#: What a run measures unless `--parts` says: all but the diagnostic
+#: `phases` (`python -m benchmarks.run --parts=phases`).
+DEFAULT_PARTS = tuple(p for p in PARTS if p != "phases")
+#: PyTorch variants of the `phases` part unless `--phase_torch_variants`
+#: says: eager and channels_last, within a few % of the compile variants'
+#: factorization step (results/run-cpu-steps-fused-bn.md) without their
+#: minutes of compiling a phase.
+PHASE_TORCH_VARIANTS = ("eager", "channels_last")
 MALLOC_TUNED = {
     "MALLOC_MMAP_THRESHOLD_": "33554432",
     "MALLOC_TRIM_THRESHOLD_": "17179869184",
@@ -84,6 +96,7 @@ def timing_for(args):
         "matmul": 1.0,
         "layer": 1.0,
         "data": 1.5,
+        "phase": 1.5,
     }
     return Timing(
         args.repeats or 7, 1.0, window_s, 3, max_other, args.retry_budget_s
@@ -134,10 +147,31 @@ def torch_specs(widths, kinds, variants):
     return specs
 
 
+def phase_workers(args, use_torch):
+    """The `phases` part's workers: kfactor's, and PyTorch's if used."""
+    specs = [
+        {"kind": "phase", "width": w, "batch_size": args.batch_size}
+        for w in args.widths
+    ]
+    workers = [tf_worker("kfactor-phases", "default", {}, specs)]
+    if use_torch:
+        specs = [
+            {"kind": "phase", "width": w, "variant": v}
+            for w in args.widths
+            for v in args.phase_torch_variants
+        ]
+        workers.append(
+            torch_worker("pytorch-phases", "default", {}, specs, args)
+        )
+    return workers
+
+
 def worker_specs(args, use_torch):
     """The workers, in the order their items are interleaved."""
     parts, widths, batch = set(args.parts), args.widths, args.batch_size
     workers = []
+    if "phases" in parts:
+        workers += phase_workers(args, use_torch)
     torch_kinds = []
     if "steps" in parts:
         for w in widths:
@@ -267,9 +301,9 @@ def parse_args(argv=None):
     parser.add_argument(
         "--parts",
         type=comma_list(PARTS),
-        default=list(PARTS),
+        default=list(DEFAULT_PARTS),
         help=f"comma list of {', '.join(PARTS)}: what to measure besides "
-        "the matmul (default: all)",
+        "the matmul (default: all but phases)",
     )
     parser.add_argument(
         "--repeats", type=int, help="rounds (default 7, quick 2)"
@@ -292,6 +326,13 @@ def parse_args(argv=None):
         default=list(TORCH_VARIANTS),
         help=f"comma list of {', '.join(TORCH_VARIANTS)} (default: all; "
         "each compile variant compiles for a minute or more on 2 cores)",
+    )
+    parser.add_argument(
+        "--phase_torch_variants",
+        type=comma_list(TORCH_VARIANTS),
+        default=list(PHASE_TORCH_VARIANTS),
+        help="comma list of the PyTorch variants of the phases part "
+        f"(default: {','.join(PHASE_TORCH_VARIANTS)})",
     )
     parser.add_argument("--torch_threads", type=int, default=os.cpu_count())
     parser.add_argument(

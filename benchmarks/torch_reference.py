@@ -17,7 +17,10 @@ latent 10, five tasks, batch-normalized encoders, fp32.
 
 Each step comes in the variants a PyTorch user would try (`VARIANTS`):
 eager, `channels_last` memory format, `torch.compile` (inductor) of the
-forward and losses (backward through AOTAutograd), and both.
+forward and losses (backward through AOTAutograd), and both. The
+factorization step also comes split into cumulative phases (`PHASES`,
+`factorization_phases`: teacher, forward, loss, gradients, step), to see
+where its time goes against kfactor's (`phases.py`).
 
     python -m benchmarks.torch_reference   # prints images/s of each step
 """
@@ -37,6 +40,7 @@ WIDTHS = {
 }
 LATENT = 10
 VARIANTS = ("eager", "channels_last", "compile", "compile_channels_last")
+PHASES = ("teacher", "forward", "loss", "gradients", "step")
 LABEL_SMOOTHING = 0.1 / 1.1
 TEMPERATURE = 0.1
 KD_WEIGHT = 0.1
@@ -133,29 +137,54 @@ def gaussian_kl(mean, log_var):
     return kl.mean()
 
 
-def factorization_loss(teacher, student, images, labels):
-    """The factorization objective of one batch (teacher under no_grad)."""
+def factorization_forward(teacher, student, images):
+    """Every network's outputs of one batch (the teacher under no_grad).
+
+    A dict: `teacher_logits` (a list, one a task), `projected` (the
+    InfoMax projection of the teacher's latent), `common`, and a list a
+    task of `mean`, `log_var`, `logits` and `aux_logits`.
+    """
     with torch.no_grad():
         teacher_latent, teacher_logits = teacher(images)
     x = images * 2.0 - 1.0
     common = student.common(x)
-    infomax = info_nce(student.projection(teacher_latent), common)
-    cls, aux, kl, logits = 0.0, 0.0, 0.0, []
-    for k, factor in enumerate(student.tasks):
+    outputs = {"teacher_logits": teacher_logits, "common": common}
+    outputs["projected"] = student.projection(teacher_latent)
+    for name in ("mean", "log_var", "logits", "aux_logits"):
+        outputs[name] = []
+    for factor in student.tasks:
         mean, log_var = factor.encode(x)
         code = mean + torch.randn_like(mean) * (0.5 * log_var).exp()
-        logits.append(factor.head(common + code))
-        smooth = LABEL_SMOOTHING
+        outputs["mean"].append(mean)
+        outputs["log_var"].append(log_var)
+        outputs["logits"].append(factor.head(common + code))
+        outputs["aux_logits"].append(factor.aux_head(code))
+    return outputs
+
+
+def factorization_objective(outputs, labels):
+    """The factorization objective of `factorization_forward`'s outputs."""
+    infomax = info_nce(outputs["projected"], outputs["common"])
+    cls, aux, kl = 0.0, 0.0, 0.0
+    smooth = LABEL_SMOOTHING
+    for k in range(len(TASK_CLASSES)):
         cls = cls + F.cross_entropy(
-            logits[-1], labels[:, k], label_smoothing=smooth
+            outputs["logits"][k], labels[:, k], label_smoothing=smooth
         )
-        aux_logits = factor.aux_head(code)
         aux = aux + F.cross_entropy(
-            aux_logits, labels[:, k], label_smoothing=smooth
+            outputs["aux_logits"][k], labels[:, k], label_smoothing=smooth
         )
-        kl = kl + gaussian_kl(mean, log_var)
-    kd = F.mse_loss(torch.cat(logits, 1), torch.cat(teacher_logits, 1))
+        kl = kl + gaussian_kl(outputs["mean"][k], outputs["log_var"][k])
+    kd = F.mse_loss(
+        torch.cat(outputs["logits"], 1), torch.cat(outputs["teacher_logits"], 1)
+    )
     return infomax + KD_WEIGHT * kd + cls + aux + BETA * kl
+
+
+def factorization_loss(teacher, student, images, labels):
+    """The factorization objective of one batch (teacher under no_grad)."""
+    outputs = factorization_forward(teacher, student, images)
+    return factorization_objective(outputs, labels)
 
 
 def teacher_loss(teacher, images, labels):
@@ -188,10 +217,15 @@ def _prepare(modules, batches, variant):
     return [(x.contiguous(memory_format=fmt), y) for x, y in batches]
 
 
-def _train_step(loss_fn, parameters, variant):
-    """`step(images, labels)`: loss, backward, Adam (compiled if asked)."""
+def _compiled(function, variant):
+    """`function`, compiled with `torch.compile` in the compile variants."""
     if variant.startswith("compile"):
-        loss_fn = torch.compile(loss_fn)
+        return torch.compile(function)
+    return function
+
+
+def _adam_step(loss_fn, parameters):
+    """`step(images, labels)`: loss, backward, Adam."""
     optimizer = torch.optim.Adam(
         parameters, lr=LEARNING_RATE, weight_decay=WEIGHT_DECAY
     )
@@ -206,18 +240,70 @@ def _train_step(loss_fn, parameters, variant):
     return step
 
 
-def factorization_step(width, batches, variant="eager"):
-    """`(step, batches)`: the factorization step of a variant at `width`."""
+def _train_step(loss_fn, parameters, variant):
+    """`step(images, labels)`: loss, backward, Adam (compiled if asked)."""
+    return _adam_step(_compiled(loss_fn, variant), parameters)
+
+
+def factorization_models(width, batches, variant="eager"):
+    """`(teacher, student, batches)` of the factorization step: the teacher
+    frozen (inference mode), the student training, both and the images in
+    the variant's memory format."""
     _check_variant(variant)
     teacher, student = Teacher(WIDTHS[width]), Student(WIDTHS[width])
     teacher.eval().requires_grad_(False)
     student.train()
     batches = _prepare([teacher, student], batches, variant)
+    return teacher, student, batches
+
+
+def factorization_phases(teacher, student, variant="eager"):
+    """The factorization step's cumulative phases, `{phase: fn(images,
+    labels)}` in `PHASES` order (compiled in the compile variants):
+
+    - `teacher`: the frozen teacher's forward under no_grad;
+    - `forward`: + the student's forward (autograd records it), no loss;
+    - `loss`: + the objective, the scalar loss;
+    - `gradients`: + zero_grad and `loss.backward()` (not applied);
+    - `step`: the full step, `factorization_step`'s.
+
+    In the compile variants, teacher, forward and loss are three compiled
+    graphs (gradients and step reuse the loss's): inductor fuses each on its
+    own, and samples its own random codes (not eager's stream), so their
+    differences are less strictly "what a phase adds" than eager's.
+    """
+
+    def teacher_forward(images, labels):
+        with torch.no_grad():
+            return teacher(images)
+
+    def forward(images, labels):
+        return factorization_forward(teacher, student, images)
 
     def loss_fn(images, labels):
         return factorization_loss(teacher, student, images, labels)
 
-    return _train_step(loss_fn, student.parameters(), variant), batches
+    loss_fn = _compiled(loss_fn, variant)
+
+    def gradients(images, labels):
+        loss = loss_fn(images, labels)
+        student.zero_grad(set_to_none=True)
+        loss.backward()
+        return loss.detach()
+
+    return {
+        "teacher": _compiled(teacher_forward, variant),
+        "forward": _compiled(forward, variant),
+        "loss": loss_fn,
+        "gradients": gradients,
+        "step": _adam_step(loss_fn, student.parameters()),
+    }
+
+
+def factorization_step(width, batches, variant="eager"):
+    """`(step, batches)`: the factorization step of a variant at `width`."""
+    teacher, student, batches = factorization_models(width, batches, variant)
+    return factorization_phases(teacher, student, variant)["step"], batches
 
 
 def teacher_step(width, batches, variant="eager"):

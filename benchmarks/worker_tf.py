@@ -6,7 +6,8 @@
 Item kinds (and their arguments besides `kind`):
 `factorize` / `teacher` (`width`, `mode`, `batch_size`), `assembly`
 (`width`, `batch_size`), `export` (`width`), `matmul` (`size`), `data`
-(`batch_size`). See `protocol.py` for the request lines.
+(`batch_size`), `layer` and `phase` (`width`, `batch_size`). See
+`protocol.py` for the request lines.
 """
 
 import os
@@ -18,6 +19,7 @@ import kfactor
 
 from benchmarks import assembly
 from benchmarks import layers
+from benchmarks import phases
 from benchmarks import protocol
 from benchmarks import reference_rates
 from benchmarks import serving
@@ -30,6 +32,7 @@ BUILDERS = {
     "export": serving.export_items,
     "matmul": reference_rates.matmul_items,
     "layer": layers.layer_items,
+    "phase": phases.phase_items,
     "data": reference_rates.data_items,
 }
 ENV_VARIABLES = (

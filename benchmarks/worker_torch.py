@@ -6,7 +6,9 @@
 
 Item kinds: `factorize/{width}/torch_{variant}` and
 `teacher/{width}/torch_{variant}` (variants: `torch_reference.VARIANTS`),
-`assembled/{width}/5` and `standalone/{width}/5` (eager, inference mode).
+`assembled/{width}/5` and `standalone/{width}/5` (eager, inference mode),
+and the factorization step's cumulative phases
+`phase/{width}/torch_{variant}/{phase}` (`torch_reference.PHASES`).
 Needs only PyTorch and the standard library (no TensorFlow).
 """
 
@@ -55,6 +57,25 @@ def step_item(spec, batches):
     return protocol.Item(name, run, meta["batch_size"], meta=meta)
 
 
+def phase_items(spec, batches):
+    """The factorization step's phases of one width and variant, one model."""
+    width, variant = spec["width"], spec["variant"]
+    teacher, student, batches = torch_reference.factorization_models(
+        width, batches, variant
+    )
+    phases = torch_reference.factorization_phases(teacher, student, variant)
+    meta = {"batch_size": len(batches[0][0]), "variant": variant}
+    return [
+        protocol.Item(
+            f"phase/{width}/{MODE_PREFIX}{variant}/{phase}",
+            step_loop(phases[phase], batches),
+            meta["batch_size"],
+            meta={**meta, "phase": phase},
+        )
+        for phase in torch_reference.PHASES
+    ]
+
+
 def inference_item(spec, batches):
     kind, width = spec["kind"], spec["width"]
     forward = torch_reference.inference(width, kind == "assembled")
@@ -71,6 +92,8 @@ def build_items(specs, batch_size):
     for spec in specs:
         if spec["kind"] in STEPS:
             items.append(step_item(spec, batches))
+        elif spec["kind"] == "phase":
+            items.extend(phase_items(spec, batches))
         else:
             items.append(inference_item(spec, batches))
     return items

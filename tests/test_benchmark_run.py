@@ -38,3 +38,23 @@ def test_saved_config_has_no_absolute_paths(tmp_path):
     for value in config.values():
         if isinstance(value, str):
             assert not os.path.isabs(value), value
+
+
+def test_phases_part_runs_only_when_asked_in_both_frameworks():
+    assert "phases" not in run.parse_args([]).parts
+    args = run.parse_args(["--parts=phases", "--widths=narrow,full"])
+    workers = {w.name: w for w in run.worker_specs(args, True)}
+    ours = workers["kfactor-phases"].items
+    assert [(s["kind"], s["width"]) for s in ours] == [
+        ("phase", "narrow"),
+        ("phase", "full"),
+    ]
+    theirs = workers["pytorch-phases"].items
+    variants = {(s["width"], s["variant"]) for s in theirs}
+    assert variants == {
+        (w, v) for w in ("narrow", "full") for v in run.PHASE_TORCH_VARIANTS
+    }
+    assert "pytorch-phases" not in {
+        w.name for w in run.worker_specs(args, False)
+    }
+    assert "phase" in run.timing_for(args).window_s

@@ -36,3 +36,57 @@ def test_teacher_step_and_inference_shapes():
 def test_unknown_variant_is_refused():
     with pytest.raises(ValueError, match="Expected a variant"):
         torch_reference.teacher_step("narrow", [], "fast")
+
+
+def _phases(variant="eager"):
+    batches = torch_reference.random_batches(1, 8)
+    teacher, student, data = torch_reference.factorization_models(
+        "narrow", batches, variant
+    )
+    phases = torch_reference.factorization_phases(teacher, student, variant)
+    return phases, teacher, student, data[0]
+
+
+@pytest.mark.parametrize("variant", ["eager", "channels_last"])
+def test_loss_phase_is_the_factorization_loss(variant):
+    phases, teacher, student, (images, labels) = _phases(variant)
+    assert list(phases) == list(torch_reference.PHASES)
+    torch.manual_seed(1)  # the same code samples
+    loss = phases["loss"](images, labels)
+    torch.manual_seed(1)
+    expected = torch_reference.factorization_loss(
+        teacher, student, images, labels
+    )
+    assert float(loss.detach()) == float(expected.detach())
+
+
+def test_phases_add_gradients_then_the_update():
+    phases, _, student, (images, labels) = _phases()
+    latent, logits = phases["teacher"](images, labels)
+    assert not latent.requires_grad
+    assert len(logits) == len(torch_reference.TASK_CLASSES)
+    outputs = phases["forward"](images, labels)
+    assert outputs["common"].requires_grad
+    weights = [p.detach().clone() for p in student.parameters()]
+    phases["gradients"](images, labels)
+    assert all(p.grad is not None for p in student.parameters())
+    for p, before in zip(student.parameters(), weights):
+        torch.testing.assert_close(p.detach(), before)  # not applied
+    phases["step"](images, labels)
+    moved = [
+        not torch.equal(p.detach(), before)
+        for p, before in zip(student.parameters(), weights)
+    ]
+    assert all(moved)
+
+
+def test_worker_names_the_phases_for_pairing():
+    from benchmarks import worker_torch
+
+    spec = {"kind": "phase", "width": "narrow", "variant": "channels_last"}
+    items = worker_torch.build_items([spec], batch_size=4)
+    assert [item.name for item in items] == [
+        f"phase/narrow/torch_channels_last/{phase}"
+        for phase in torch_reference.PHASES
+    ]
+    items[0].run(1)
