@@ -28,7 +28,7 @@ from kfactor.training.distribute import distributed_fit  # noqa: E402
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
 
-from tests import helpers  # noqa: E402
+from tests import fixtures  # noqa: E402
 
 GLOBAL_BATCH = 16
 # One task keeps the graphs (and their tracing, 2 replicas) small.
@@ -37,13 +37,13 @@ TASKS = {"row": 4}
 
 def build(estimator):
     keras.utils.set_random_seed(0)
-    teacher = helpers.tiny_teacher(TASKS)
+    teacher = fixtures.tiny_teacher(TASKS)
     factorizer = kfactor.Factorizer(
         teacher,
-        common=helpers.tiny_encoder(name="common_encoder"),
+        common=fixtures.tiny_encoder(name="common_encoder"),
         tasks={
             task: kfactor.TaskFactor(
-                helpers.tiny_encoder(None, name=f"{task}_encoder"),
+                fixtures.tiny_encoder(None, name=f"{task}_encoder"),
                 variational=False,
             )
             for task in TASKS
@@ -55,7 +55,7 @@ def build(estimator):
 
 
 def run(estimator):
-    dataset = helpers.blob_dataset(GLOBAL_BATCH, batch_size=GLOBAL_BATCH)
+    dataset = fixtures.blob_dataset(GLOBAL_BATCH, batch_size=GLOBAL_BATCH)
     single = build(estimator)
     initial = single.get_weights()
     strategy = tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])

@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from tests import factor_fixtures as ff
+from tests import fixtures
 
 
 def read(directory, name):
@@ -35,7 +35,7 @@ def tree(directory):
 
 
 def test_one_saved_model_and_manifest_per_factor():
-    directory = ff.saved_factors()
+    directory = fixtures.saved_factors()
     assert sorted(os.listdir(directory)) == ["col", "common", "row"]
     for name in ("common", "row", "col"):
         assert sorted(os.listdir(os.path.join(directory, name))) == [
@@ -47,7 +47,7 @@ def test_one_saved_model_and_manifest_per_factor():
 
 
 def test_manifest_records_what_the_contract_lists():
-    factorizer, directory = ff.factorizer(), ff.saved_factors()
+    factorizer, directory = fixtures.factorizer(), fixtures.saved_factors()
     common, row = read(directory, "common"), read(directory, "row")
     probe = {"probe_images", "probe_logits"}
     assert set(row) == set(manifest_lib.MANIFEST_KEYS) | probe
@@ -85,7 +85,7 @@ def test_manifest_records_what_the_contract_lists():
 
 
 def test_task_artefact_holds_no_training_only_weights():
-    factorizer, directory = ff.factorizer(), ff.saved_factors()
+    factorizer, directory = fixtures.factorizer(), fixtures.saved_factors()
     factor = factorizer.task_factors["row"]
     restored = tf.saved_model.load(os.path.join(directory, "row/saved_model"))
     digests = {
@@ -111,12 +111,12 @@ def test_fingerprint_ignores_order_and_sees_every_byte():
 
 
 def test_existing_target_is_kept_unless_overwrite(tmp_path):
-    target = ff.copy_factors(tmp_path / "f")
+    target = fixtures.copy_factors(tmp_path / "f")
     before = tree(target)
     with pytest.raises(FileExistsError, match="overwrite=True"):
-        ff.factorizer().save_factors(target)
+        fixtures.factorizer().save_factors(target)
     assert tree(target) == before
-    ff.factorizer().save_factors(target, overwrite=True)
+    fixtures.factorizer().save_factors(target, overwrite=True)
     assert sorted(os.listdir(target)) == ["col", "common", "row"]
     assert sorted(os.listdir(tmp_path)) == ["f"]
 
@@ -124,7 +124,7 @@ def test_existing_target_is_kept_unless_overwrite(tmp_path):
 def test_a_crash_mid_save_leaves_the_earlier_artefact_intact(
     tmp_path, monkeypatch
 ):
-    target = ff.copy_factors(tmp_path / "f")
+    target = fixtures.copy_factors(tmp_path / "f")
     before = tree(target)
     calls = []
     real = artifacts.export_factor
@@ -137,7 +137,7 @@ def test_a_crash_mid_save_leaves_the_earlier_artefact_intact(
 
     monkeypatch.setattr(artifacts, "export_factor", crash_on_second_factor)
     with pytest.raises(KeyboardInterrupt):
-        ff.factorizer().save_factors(target, overwrite=True)
+        fixtures.factorizer().save_factors(target, overwrite=True)
     assert len(calls) == 2
     assert tree(target) == before
     assert sorted(os.listdir(tmp_path)) == ["f"]  # temporary sibling removed
@@ -147,9 +147,9 @@ def test_a_file_or_an_unwritable_target_is_refused(tmp_path):
     a_file = tmp_path / "file"
     a_file.write_text("x")
     with pytest.raises(FileExistsError, match="is a file"):
-        ff.factorizer().save_factors(str(a_file))
+        fixtures.factorizer().save_factors(str(a_file))
     with pytest.raises(PermissionError, match="writable"):
-        ff.factorizer().save_factors(str(a_file / "below"))
+        fixtures.factorizer().save_factors(str(a_file / "below"))
     if os.getuid() == 0:
         unwritable = "/sys/kfactor_test_factors"  # root may write elsewhere
     else:
@@ -157,13 +157,13 @@ def test_a_file_or_an_unwritable_target_is_refused(tmp_path):
         locked.mkdir(mode=0o500)
         unwritable = str(locked / "f")
     with pytest.raises(PermissionError, match="writable"):
-        ff.factorizer().save_factors(unwritable)
+        fixtures.factorizer().save_factors(unwritable)
     assert a_file.read_text() == "x"
 
 
 def test_test_accuracy_for_an_unknown_task_is_refused(tmp_path):
     with pytest.raises(ValueError, match=r"tasks \['nope'\]"):
-        ff.factorizer().save_factors(
+        fixtures.factorizer().save_factors(
             str(tmp_path / "f"), test_accuracy={"nope": 1.0}
         )
     assert not os.path.exists(tmp_path / "f")
@@ -195,7 +195,7 @@ def test_test_accuracy_for_an_unknown_task_is_refused(tmp_path):
     ],
 )
 def test_invalid_manifests_name_the_problem(edit, message):
-    manifest = read(ff.saved_factors(), "row")
+    manifest = read(fixtures.saved_factors(), "row")
     manifest_lib.validate_manifest(json.loads(json.dumps(manifest)))
     edit(manifest)
     with pytest.raises(manifest_lib.FactorFormatError, match=message):
@@ -203,8 +203,8 @@ def test_invalid_manifests_name_the_problem(edit, message):
 
 
 def test_probe_logits_are_for_task_factors_only():
-    common = read(ff.saved_factors(), "common")
-    row = read(ff.saved_factors(), "row")
+    common = read(fixtures.saved_factors(), "common")
+    row = read(fixtures.saved_factors(), "row")
     common.update(
         probe_images=row["probe_images"], probe_logits=row["probe_logits"]
     )
@@ -213,7 +213,7 @@ def test_probe_logits_are_for_task_factors_only():
 
 
 def test_extra_metadata_is_allowed_under_extra():
-    manifest = read(ff.saved_factors(), "row")
+    manifest = read(fixtures.saved_factors(), "row")
     manifest["extra"] = {"dataset": "blobs", "anything": [1, 2]}
     assert manifest_lib.validate_manifest(manifest) is manifest
 

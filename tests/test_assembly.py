@@ -13,17 +13,16 @@ import keras
 import numpy as np
 import pytest
 
-from tests import factor_fixtures as ff
-from tests import helpers
+from tests import fixtures
 
 
 @pytest.fixture(scope="module")
 def factors():
-    return kfactor.load_factors(ff.saved_factors())
+    return kfactor.load_factors(fixtures.saved_factors())
 
 
 def test_assembled_outputs_equal_the_standalone_factor_networks(factors):
-    factorizer, images = ff.factorizer(), ff.probe()
+    factorizer, images = fixtures.factorizer(), fixtures.probe()
     model = kfactor.assemble(factors)
     assert sorted(model.output) == ["col", "row"]
     logits = model(images)
@@ -36,7 +35,7 @@ def test_assembled_outputs_equal_the_standalone_factor_networks(factors):
 
 
 def test_any_subset_assembles(factors):
-    images = ff.probe()
+    images = fixtures.probe()
     both = kfactor.assemble(factors)(images)
     row_only = kfactor.assemble(factors, tasks="row")
     assert list(row_only.output) == ["row"]
@@ -59,14 +58,14 @@ def test_common_factor_is_held_once_and_run_once_per_call(factors):
 
     common.call = counting_call
     try:
-        model(ff.probe())
+        model(fixtures.probe())
     finally:
         del common.call
     assert len(calls) == 1
 
 
 def test_a_factorizer_assembles_without_its_training_only_parts():
-    factorizer, images = ff.factorizer(), ff.probe()
+    factorizer, images = fixtures.factorizer(), fixtures.probe()
     model = kfactor.assemble(factorizer)
     paths = " ".join(w.path for w in model.weights)
     assert "aux_head" not in paths and "teacher" not in paths
@@ -88,7 +87,7 @@ def test_unknown_tasks_and_empty_factors_are_refused(factors):
 
 
 def test_factors_of_another_common_factor_are_refused(factors):
-    other = kfactor.load_factors(ff.other_saved_factors())
+    other = kfactor.load_factors(fixtures.other_saved_factors())
     mixed = [factors["common"], factors["row"], other["col"]]
     with pytest.raises(ValueError, match="common_fingerprint.*Fix: load"):
         kfactor.assemble(mixed)
@@ -100,7 +99,9 @@ def test_another_input_spec_or_format_version_is_refused(
     factors, tmp_path, monkeypatch
 ):
     directory = str(tmp_path / "f")
-    artifacts.save_factors(ff.factorizer(), directory, value_range=(-1.0, 1.0))
+    artifacts.save_factors(
+        fixtures.factorizer(), directory, value_range=(-1.0, 1.0)
+    )
     shifted = kfactor.load_factors(directory)
     with pytest.raises(ValueError, match="input_spec.*same images"):
         kfactor.assemble([factors["common"], shifted["row"]])
@@ -119,24 +120,24 @@ def test_another_input_spec_or_format_version_is_refused(
 
 def test_a_factor_added_later_leaves_the_old_tasks_bit_for_bit(tmp_path):
     """Train `col` against the saved, frozen common factor; add it to `row`."""
-    old_dir = ff.saved_factors()
+    old_dir = fixtures.saved_factors()
     old_sources = [
         os.path.join(old_dir, "common"),
         os.path.join(old_dir, "row"),
     ]
     old = kfactor.load_factors(*old_sources)
-    images = ff.probe()
+    images = fixtures.probe()
     before = np.asarray(kfactor.assemble(old)(images)["row"])
     common_before = [np.array(w) for w in old["common"].weights]
 
-    teacher = ff.factorizer().teacher
+    teacher = fixtures.factorizer().teacher
     new = kfactor.Factorizer(
         teacher,
         common=old["common"],
-        tasks={"col": helpers.tiny_encoder(None, name="col_encoder_v2")},
+        tasks={"col": fixtures.tiny_encoder(None, name="col_encoder_v2")},
     )
     new.compile(optimizer=keras.optimizers.Adam(3e-3))
-    new.fit(helpers.blob_dataset(64), epochs=1, verbose=0)
+    new.fit(fixtures.blob_dataset(64), epochs=1, verbose=0)
     for saved, now in zip(common_before, old["common"].weights):
         np.testing.assert_array_equal(saved, now)
     new_dir = str(tmp_path / "col_factor")
@@ -155,11 +156,11 @@ def test_a_factor_added_later_leaves_the_old_tasks_bit_for_bit(tmp_path):
 
 def test_deterministic_task_codes_save_and_assemble_exactly(tmp_path):
     factorizer = kfactor.Factorizer(
-        ff.factorizer().teacher,
-        common=helpers.tiny_encoder(name="common_encoder"),
+        fixtures.factorizer().teacher,
+        common=fixtures.tiny_encoder(name="common_encoder"),
         tasks={
             "row": kfactor.TaskFactor(
-                helpers.tiny_encoder(None, name="row_encoder"),
+                fixtures.tiny_encoder(None, name="row_encoder"),
                 variational=False,
             )
         },
@@ -167,7 +168,7 @@ def test_deterministic_task_codes_save_and_assemble_exactly(tmp_path):
     directory = str(tmp_path / "f")
     factorizer.save_factors(directory)
     factors = kfactor.load_factors(directory)
-    images = ff.probe()
+    images = fixtures.probe()
     logits = kfactor.assemble(factors)(images)["row"]
     expected = factorizer.factor_network("row")(images)
     assert np.max(np.abs(logits - expected)) <= 1e-5
@@ -193,7 +194,7 @@ class BareNetworks(FactorNetworks):
 
 
 def test_factor_networks_need_no_factorizer(tmp_path):
-    factorizer, images = ff.factorizer(), ff.probe()
+    factorizer, images = fixtures.factorizer(), fixtures.probe()
     bare = BareNetworks(factorizer)
     assert not isinstance(bare, kfactor.Factorizer)
     np.testing.assert_array_equal(
@@ -203,12 +204,14 @@ def test_factor_networks_need_no_factorizer(tmp_path):
     bare.save_factors(str(tmp_path / "f"))
     saved = kfactor.load_factors(str(tmp_path / "f"))
     assert saved["row"].weights_fingerprint == (
-        kfactor.load_factors(ff.saved_factors())["row"].weights_fingerprint
+        kfactor.load_factors(fixtures.saved_factors())[
+            "row"
+        ].weights_fingerprint
     )
 
 
 def test_the_factorizer_is_factor_networks_and_keras_tracks_it():
-    factorizer = ff.factorizer()
+    factorizer = fixtures.factorizer()
     assert isinstance(factorizer, FactorNetworks)
     # The Keras model tracks the factors set on it (its weights include
     # every factor network's) and serializes under its registered name.
@@ -223,7 +226,7 @@ def test_the_factorizer_is_factor_networks_and_keras_tracks_it():
 
 
 def test_publish_wants_factor_networks(tmp_path):
-    factors = kfactor.load_factors(ff.saved_factors())
+    factors = kfactor.load_factors(fixtures.saved_factors())
     with pytest.raises(TypeError, match="FactorNetworks.*export_for_serving"):
         kfactor.publish_factors(factors, str(tmp_path))
     assert not os.listdir(tmp_path)
@@ -242,8 +245,8 @@ def edit_manifest(directory, edit):
 
 
 def test_task_manifests_record_the_factor_networks_probe_logits():
-    factorizer = ff.factorizer()
-    row = kfactor.load_factors(ff.saved_factors())["row"]
+    factorizer = fixtures.factorizer()
+    row = kfactor.load_factors(fixtures.saved_factors())["row"]
     probe = row.manifest["probe_images"]
     assert probe == {"num": 8, "seed": 0}
     images = manifest_lib.probe_images(row.image_spec, **probe)
@@ -251,13 +254,13 @@ def test_task_manifests_record_the_factor_networks_probe_logits():
         np.asarray(row.manifest["probe_logits"], "float32"),
         factorizer.factor_network("row")(images),
     )
-    common = kfactor.load_factors(ff.saved_factors())["common"]
+    common = kfactor.load_factors(fixtures.saved_factors())["common"]
     assert "probe_logits" not in common.manifest
 
 
 def test_verify_catches_factors_that_load_into_other_weights():
     """A loading bug: the layers compute something else than was saved."""
-    factors = kfactor.load_factors(ff.saved_factors())
+    factors = kfactor.load_factors(fixtures.saved_factors())
     kernel = next(w for w in factors["row"].weights if len(w.shape) > 1)
     kernel.assign(kernel * 1.5)
     with pytest.raises(ValueError, match=r"recorded.*\['row'\].*Fix: the"):
@@ -271,7 +274,7 @@ def test_verify_catches_factors_that_load_into_other_weights():
 
 
 def test_verify_catches_edited_probe_logits(tmp_path):
-    directory = ff.copy_factors(tmp_path / "f")
+    directory = fixtures.copy_factors(tmp_path / "f")
 
     def shift(manifest):
         manifest["probe_logits"][3][1] += 0.5
@@ -283,7 +286,7 @@ def test_verify_catches_edited_probe_logits(tmp_path):
 
 
 def test_old_manifests_assemble_with_the_weaker_check(tmp_path, caplog):
-    directory = ff.copy_factors(tmp_path / "f")
+    directory = fixtures.copy_factors(tmp_path / "f")
 
     def drop_probe(manifest):
         del manifest["probe_images"], manifest["probe_logits"]

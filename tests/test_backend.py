@@ -6,7 +6,7 @@ import sys
 
 from kfactor import backend
 
-from tests import factor_fixtures as ff
+from tests import fixtures
 
 PROBE = (
     "import os, sys, kfactor, keras; "
@@ -15,7 +15,7 @@ PROBE = (
 
 
 def run_fresh(code, **env):
-    environment = ff.subprocess_env()
+    environment = fixtures.subprocess_env()
     for name in ("KERAS_BACKEND", "TF_ENABLE_ONEDNN_OPTS"):
         environment.pop(name, None)
     environment.update(env)

@@ -8,15 +8,15 @@ from kfactor.training import callbacks
 import keras
 import pytest
 
-from tests import helpers
+from tests import fixtures
 
 
 def blob_fit(estimator, epochs, monitor):
     keras.utils.set_random_seed(0)
-    teacher = helpers.train_teacher(
-        helpers.tiny_teacher(), helpers.blob_dataset(512), epochs=4
+    teacher = fixtures.train_teacher(
+        fixtures.tiny_teacher(), fixtures.blob_dataset(512), epochs=4
     )
-    factorizer = helpers.tiny_factorizer(
+    factorizer = fixtures.tiny_factorizer(
         teacher,
         infomax_estimator=estimator,
         infomax_temperature=0.1 if estimator == "infonce" else 1.0,
@@ -28,7 +28,7 @@ def blob_fit(estimator, epochs, monitor):
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", callbacks.CommonFactorCollapseWarning)
         history = factorizer.fit(
-            helpers.blob_dataset(512),
+            fixtures.blob_dataset(512),
             epochs=epochs,
             callbacks=[monitor],
             verbose=0,

@@ -11,9 +11,9 @@ import pytest
 import tensorflow as tf
 from absl import app
 
-from tests import factor_fixtures as ff
+from tests import fixtures
 
-SHIPPED = os.path.join(ff.REPO_ROOT, "saved_factors")
+SHIPPED = os.path.join(fixtures.REPO_ROOT, "saved_factors")
 DSPRITES_TASKS = ("shape", "scale", "orientation", "pos_x", "pos_y")
 
 
@@ -27,7 +27,7 @@ def run_cli(*argv):
 
 
 def test_list_discovers_the_shipped_factors(capsys, monkeypatch):
-    monkeypatch.chdir(ff.REPO_ROOT)  # a fresh clone: nothing trained
+    monkeypatch.chdir(fixtures.REPO_ROOT)  # a fresh clone: nothing trained
     monkeypatch.setattr(plugins, "entry_point_sources", lambda: [])
     run_cli("list")
     table = capsys.readouterr().out
@@ -53,7 +53,7 @@ def test_assemble_and_export_the_shipped_factors(tmp_path, capsys):
 
 
 def test_list_a_given_source(capsys):
-    run_cli("list", ff.saved_factors())
+    run_cli("list", fixtures.saved_factors())
     table = capsys.readouterr().out
     assert "| row | task | 4 | 0.5000 |" in table
     assert "| common | common | - | - |" in table
@@ -69,24 +69,24 @@ def test_list_a_given_source(capsys):
 )
 def test_bad_input_is_one_clear_error(argv, message, tmp_path):
     with pytest.raises(app.UsageError, match=message):
-        run_cli(*argv[:1], f"--factors={ff.saved_factors()}", *argv[1:])
+        run_cli(*argv[:1], f"--factors={fixtures.saved_factors()}", *argv[1:])
     assert os.listdir(tmp_path) == []
 
 
 def test_an_existing_output_is_not_overwritten_unless_asked(tmp_path):
     out = str(tmp_path / "out")
-    run_cli("assemble", ff.saved_factors(), f"--out={out}")
+    run_cli("assemble", fixtures.saved_factors(), f"--out={out}")
     with pytest.raises(app.UsageError, match="--overwrite"):
-        run_cli("assemble", ff.saved_factors(), f"--out={out}")
-    run_cli("assemble", ff.saved_factors(), f"--out={out}", "--overwrite")
+        run_cli("assemble", fixtures.saved_factors(), f"--out={out}")
+    run_cli("assemble", fixtures.saved_factors(), f"--out={out}", "--overwrite")
 
 
 @pytest.mark.large
 def test_console_script_lists_the_shipped_factors_in_a_fresh_process():
     result = subprocess.run(
-        [ff.console_tool("kfactor"), "list", SHIPPED],
-        cwd=ff.REPO_ROOT,
-        env=ff.subprocess_env(),
+        [fixtures.console_tool("kfactor"), "list", SHIPPED],
+        cwd=fixtures.REPO_ROOT,
+        env=fixtures.subprocess_env(),
         capture_output=True,
         text=True,
     )

@@ -8,9 +8,9 @@ from kfactor import cli
 
 import pytest
 
-from tests import factor_fixtures as ff
+from tests import fixtures
 
-SHIPPED = os.path.join(ff.REPO_ROOT, "saved_factors")
+SHIPPED = os.path.join(fixtures.REPO_ROOT, "saved_factors")
 #: What the `kfactor` console script runs (setup.py's entry point).
 CONSOLE_SCRIPT = (
     "import sys; sys.argv[0] = 'kfactor'; "
@@ -25,10 +25,10 @@ def run_kfactor(*argv, **env):
         for name, value in os.environ.items()
         if not name.startswith(("TF_", "KERAS_"))
     }
-    environment.update(PYTHONPATH=ff.REPO_ROOT, **env)
+    environment.update(PYTHONPATH=fixtures.REPO_ROOT, **env)
     return subprocess.run(
         [sys.executable, "-c", CONSOLE_SCRIPT, *argv],
-        cwd=ff.REPO_ROOT,
+        cwd=fixtures.REPO_ROOT,
         env=environment,
         capture_output=True,
         text=True,

@@ -10,7 +10,7 @@ from kfactor import cli
 
 import pytest
 
-from tests import factor_fixtures as ff
+from tests import fixtures
 
 
 def run_main(*argv):
@@ -45,7 +45,7 @@ def test_bad_input_is_one_line_and_status_1(argv, message, tmp_path, capsys):
     (existing / "1").mkdir(parents=True)
     (existing / "1" / "keep.txt").write_text("old")
     out = tmp_path / "out"
-    paths = dict(factors=ff.saved_factors(), out=out, existing=existing)
+    paths = dict(factors=fixtures.saved_factors(), out=out, existing=existing)
     argv = [a.format(**paths) for a in argv]
     code = run_main(*argv, f"--output_dir={out}")
     lines = capsys.readouterr().err.strip().splitlines()
@@ -61,7 +61,7 @@ def test_the_console_entry_prints_one_line(tmp_path):
     out = tmp_path / "demo"
     result = subprocess.run(
         [sys.executable, "-m", "kfactor.cli", "demo", "--batch_size=0"],
-        env=dict(ff.subprocess_env(), PYTHONPATH=ff.REPO_ROOT),
+        env=dict(fixtures.subprocess_env(), PYTHONPATH=fixtures.REPO_ROOT),
         cwd=tmp_path,
         capture_output=True,
         text=True,

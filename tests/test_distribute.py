@@ -12,7 +12,7 @@ from kfactor.training import distribute
 import pytest
 import tensorflow as tf
 
-from tests import helpers
+from tests import fixtures
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 
@@ -57,20 +57,20 @@ def test_workers_and_chief_of_a_local_strategy():
 
 
 def test_distributed_fit_input_errors():
-    model = helpers.tiny_teacher()
+    model = fixtures.tiny_teacher()
     with pytest.raises(ValueError, match="compiled"):
-        distribute.distributed_fit(model, helpers.blob_dataset(8))
+        distribute.distributed_fit(model, fixtures.blob_dataset(8))
     model.compile(optimizer="sgd", loss="mse")
     with pytest.raises(ValueError, match="custom_loop"):
         distribute.distributed_fit(
-            model, helpers.blob_dataset(8), custom_loop="yes"
+            model, fixtures.blob_dataset(8), custom_loop="yes"
         )
 
 
 def test_custom_loop_raises_the_factorizers_check_errors():
-    factorizer = helpers.tiny_factorizer()
+    factorizer = fixtures.tiny_factorizer()
     factorizer.compile()
-    images, labels = helpers.blob_images(16)
+    images, labels = fixtures.blob_images(16)
     labels = {t: v.copy() for t, v in labels.items()}
     labels["row"][0] = 99
     data = tf.data.Dataset.from_tensor_slices((images, labels)).batch(8)

@@ -19,14 +19,14 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from tests import factor_fixtures as ff
+from tests import fixtures
 
 SKIP_MARKER = re.compile(r"<!-- docs-test: skip: (?P<reason>.+?) -->")
 DOCS = sorted(
-    os.path.relpath(path, ff.REPO_ROOT)
+    os.path.relpath(path, fixtures.REPO_ROOT)
     for path in [
-        os.path.join(ff.REPO_ROOT, "README.md"),
-        *glob.glob(os.path.join(ff.REPO_ROOT, "docs", "*.md")),
+        os.path.join(fixtures.REPO_ROOT, "README.md"),
+        *glob.glob(os.path.join(fixtures.REPO_ROOT, "docs", "*.md")),
     ]
 )
 #: Pages whose snippets train and save several networks: `--run_large`.
@@ -111,7 +111,7 @@ def doc_params():
 )
 @pytest.mark.parametrize("page", doc_params())
 def test_page_snippets_run(page, tmp_path, monkeypatch, eager):
-    with open(os.path.join(ff.REPO_ROOT, page)) as f:
+    with open(os.path.join(fixtures.REPO_ROOT, page)) as f:
         snippets = python_snippets(f.read())
     monkeypatch.chdir(tmp_path)
     namespace = page_context(page)
@@ -128,7 +128,7 @@ def test_page_snippets_run(page, tmp_path, monkeypatch, eager):
 def test_every_snippet_runs_or_says_why_not():
     skipped = {}
     for page in DOCS:
-        with open(os.path.join(ff.REPO_ROOT, page)) as f:
+        with open(os.path.join(fixtures.REPO_ROOT, page)) as f:
             for line, _, reason in python_snippets(f.read()):
                 if reason is not None:
                     assert len(reason) > 10, f"{page}:{line}: say why"

@@ -12,14 +12,13 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from tests import factor_fixtures as ff
-from tests import helpers
+from tests import fixtures
 
 
 @pytest.fixture(scope="module")
 def exported(tmp_path_factory):
     """The assembled model of the saved factors and its export."""
-    model = kfactor.assemble(kfactor.load_factors(ff.saved_factors()))
+    model = kfactor.assemble(kfactor.load_factors(fixtures.saved_factors()))
     directory = str(tmp_path_factory.mktemp("serving") / "1")
     summary = kfactor.export_for_serving(model, directory)
     return model, directory, summary
@@ -47,7 +46,7 @@ def test_signatures_inputs_and_outputs_are_named(exported):
 def test_reloaded_export_equals_the_in_memory_model(exported):
     model, directory, _ = exported
     assert export.check_export(directory, model) <= 1e-5
-    images = ff.probe()
+    images = fixtures.probe()
     served = tf.saved_model.load(directory).signatures["serving_default"](
         images=tf.constant(images)
     )
@@ -58,7 +57,7 @@ def test_reloaded_export_equals_the_in_memory_model(exported):
 def test_only_inference_weights_are_exported(exported, tmp_path):
     model, _, summary = exported
     assert summary["num_parameters"] == model.count_params()
-    factorizer = ff.factorizer()
+    factorizer = fixtures.factorizer()
     from_factorizer = kfactor.export_for_serving(
         factorizer, str(tmp_path / "f"), tasks=["row"]
     )
@@ -72,7 +71,7 @@ def test_only_inference_weights_are_exported(exported, tmp_path):
 
 def test_export_loads_and_runs_with_tensorflow_alone(exported, tmp_path):
     model, directory, _ = exported
-    images = ff.probe()
+    images = fixtures.probe()
     np.save(tmp_path / "images.npy", images)
     np.save(tmp_path / "row.npy", model(images)["row"])
     code = textwrap.dedent(
@@ -94,7 +93,7 @@ def test_export_loads_and_runs_with_tensorflow_alone(exported, tmp_path):
         [sys.executable, "-c", code, directory]
         + [str(tmp_path / "images.npy"), str(tmp_path / "row.npy")],
         cwd=tmp_path,
-        env=ff.subprocess_env(),
+        env=fixtures.subprocess_env(),
         capture_output=True,
         text=True,
     )
@@ -104,15 +103,15 @@ def test_export_loads_and_runs_with_tensorflow_alone(exported, tmp_path):
 
 def test_saved_model_cli_shows_and_runs_the_export(exported, tmp_path):
     _, directory, _ = exported
-    cli = ff.console_tool("saved_model_cli")
-    run = dict(capture_output=True, text=True, env=ff.subprocess_env())
+    cli = fixtures.console_tool("saved_model_cli")
+    run = dict(capture_output=True, text=True, env=fixtures.subprocess_env())
     shown = subprocess.run([cli, "show", "--dir", directory, "--all"], **run)
     assert shown.returncode == 0, shown.stderr[-2000:]
     for text in ("signature_def['serving_default']", "signature_def['row']"):
         assert text in shown.stdout
     assert "outputs['row_probabilities']" in shown.stdout
     assert "inputs['images']" in shown.stdout
-    np.save(tmp_path / "images.npy", ff.probe(2))
+    np.save(tmp_path / "images.npy", fixtures.probe(2))
     ran = subprocess.run(
         [cli, "run", "--dir", directory, "--tag_set", "serve"]
         + ["--signature_def", "row", "--inputs"]
@@ -131,7 +130,7 @@ def test_bad_targets_and_models_are_refused(exported, tmp_path):
     a_file.write_text("x")
     with pytest.raises(FileExistsError, match="is a file"):
         kfactor.export_for_serving(model, str(a_file))
-    encoder = helpers.tiny_encoder()
+    encoder = fixtures.tiny_encoder()
     with pytest.raises(ValueError, match=r"images -> \{task: logits\}"):
         kfactor.export_for_serving(encoder, str(tmp_path / "t"))
     with pytest.raises(ValueError, match="assemble"):
@@ -143,7 +142,7 @@ def test_bad_targets_and_models_are_refused(exported, tmp_path):
 
 
 def test_publish_saves_reloads_assembles_exports_and_measures(tmp_path):
-    report = kfactor.publish_factors(ff.factorizer(), str(tmp_path))
+    report = kfactor.publish_factors(fixtures.factorizer(), str(tmp_path))
     assert report["factors_dir"] == str(tmp_path / "factors")
     assert report["export_dir"] == str(tmp_path / "serving" / "1")
     assert sorted(os.listdir(report["factors_dir"])) == ["col", "common", "row"]

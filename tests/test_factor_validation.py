@@ -16,8 +16,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from tests import factor_fixtures as ff
-from tests import helpers
+from tests import fixtures
 
 FactorFormatError = manifest_lib.FactorFormatError
 NonFiniteError = validation.NonFiniteError
@@ -25,7 +24,7 @@ NonFiniteError = validation.NonFiniteError
 
 @pytest.fixture(scope="module")
 def factors():
-    return kfactor.load_factors(ff.saved_factors())
+    return kfactor.load_factors(fixtures.saved_factors())
 
 
 @pytest.fixture(scope="module")
@@ -76,7 +75,7 @@ def edit_manifest(directory, **changes):
 def test_manifest_fields_are_checked_against_the_graph(
     tmp_path, factor, changes, words
 ):
-    directory = ff.copy_factors(tmp_path / "factors")
+    directory = fixtures.copy_factors(tmp_path / "factors")
     edit_manifest(os.path.join(directory, factor), **changes)
     with pytest.raises(FactorFormatError, match=words + ".*re-save"):
         kfactor.load_factors(directory)
@@ -114,7 +113,7 @@ def test_saved_factor_refuses_bad_images(factors, images, words):
 
 
 def test_saved_factor_refuses_nan_images(factors):
-    images = ff.probe(2)
+    images = fixtures.probe(2)
     images[0, 3, 3, 0] = np.nan
     with pytest.raises(NonFiniteError, match="finite images.*repair"):
         factors["common"](images)
@@ -124,18 +123,18 @@ def test_saved_factor_refuses_nan_images(factors):
 
 def test_saved_task_factor_refuses_a_wrong_code(factors):
     with pytest.raises(ValueError, match=r"z_common shaped \[batch, 6\]"):
-        factors["row"]([ff.probe(2), np.zeros((2, 5), "float32")])
+        factors["row"]([fixtures.probe(2), np.zeros((2, 5), "float32")])
 
 
 @pytest.mark.parametrize("dtype", ["uint8", "float32"])
 def test_assembled_model_refuses_0_255_images(assembled, dtype):
-    pixels = (ff.probe(2).clip(0, 1) * 255).astype(dtype)
+    pixels = (fixtures.probe(2).clip(0, 1) * 255).astype(dtype)
     with pytest.raises(ValueError, match=r"value range \[0, 1\].*255"):
         assembled(pixels)
 
 
 def test_assembled_model_refuses_nan_images(assembled):
-    images = ff.probe(2)
+    images = fixtures.probe(2)
     images[1] = np.nan
     with pytest.raises(NonFiniteError, match="finite images"):
         assembled(images)
@@ -145,14 +144,14 @@ def test_exported_signature_refuses_uint8_and_0_255(assembled, tmp_path):
     directory = str(tmp_path / "serving" / "1")
     kfactor.export_for_serving(assembled, directory)
     serve = tf.saved_model.load(directory).signatures["serving_default"]
-    pixels = (ff.probe(2).clip(0, 1) * 255).astype("uint8")
+    pixels = (fixtures.probe(2).clip(0, 1) * 255).astype("uint8")
     with pytest.raises(tf.errors.InvalidArgumentError, match="float tensor"):
         serve(images=tf.constant(pixels))
     with pytest.raises(
         tf.errors.InvalidArgumentError, match=r"range \[0, 1\].*divide by 255"
     ):
         serve(images=tf.constant(pixels.astype("float32")))
-    probe = tf.constant(ff.probe(2))
+    probe = tf.constant(fixtures.probe(2))
     served = serve(images=probe)["row_logits"]
     np.testing.assert_allclose(served, assembled(probe)["row"], atol=1e-5)
 
@@ -161,9 +160,9 @@ def test_exported_signature_refuses_uint8_and_0_255(assembled, tmp_path):
 
 
 def test_save_factors_refuses_nan_weights_and_keeps_the_old(tmp_path):
-    target = ff.copy_factors(tmp_path / "factors")
+    target = fixtures.copy_factors(tmp_path / "factors")
     before = kfactor.load_factors(target)["common"].weights_fingerprint
-    factorizer = helpers.tiny_factorizer()
+    factorizer = fixtures.tiny_factorizer()
     kernel = factorizer.task_factors["col"].head.kernel
     kernel.assign(np.full(kernel.shape, np.nan, kernel.dtype))
     with pytest.raises(NonFiniteError, match="task factor 'col'.*retrain"):
@@ -182,7 +181,7 @@ def test_save_factors_refuses_nan_weights_and_keeps_the_old(tmp_path):
 def test_load_factors_names_the_old_copy_after_an_interrupted_overwrite(
     tmp_path,
 ):
-    target = ff.copy_factors(tmp_path / "factors")
+    target = fixtures.copy_factors(tmp_path / "factors")
     old = tmp_path / ".factors.old-abc123"
     old.mkdir()
     shutil.move(target, old / "previous")  # as a kill between the renames

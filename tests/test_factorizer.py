@@ -13,14 +13,14 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from tests import helpers
+from tests import fixtures
 
 
 @pytest.fixture(scope="module")
 def trained_teacher():
     keras.utils.set_random_seed(1)
-    teacher = helpers.tiny_teacher()
-    return helpers.train_teacher(teacher, helpers.blob_dataset(512), epochs=4)
+    teacher = fixtures.tiny_teacher()
+    return fixtures.train_teacher(teacher, fixtures.blob_dataset(512), epochs=4)
 
 
 def weights_of(layer):
@@ -32,7 +32,7 @@ def changed(before, after):
 
 
 def test_fit_trains_factors_and_never_touches_the_teacher(trained_teacher):
-    factorizer = helpers.tiny_factorizer(trained_teacher)
+    factorizer = fixtures.tiny_factorizer(trained_teacher)
     factorizer.compile(optimizer=keras.optimizers.Adam(3e-3))
     teacher_before = weights_of(trained_teacher)
     common_before = weights_of(factorizer.common)
@@ -41,7 +41,7 @@ def test_fit_trains_factors_and_never_touches_the_teacher(trained_teacher):
     }
     proj_before = weights_of(factorizer.projections[0])
 
-    train, test = helpers.blob_dataset(512), helpers.blob_dataset(256, seed=1)
+    train, test = fixtures.blob_dataset(512), fixtures.blob_dataset(256, seed=1)
     history = factorizer.fit(train, epochs=5, validation_data=test, verbose=0)
 
     for before, after in zip(teacher_before, weights_of(trained_teacher)):
@@ -71,7 +71,7 @@ def test_fit_trains_factors_and_never_touches_the_teacher(trained_teacher):
     assert logs["loss"][-1] < logs["loss"][0]
 
     # The standalone factor network is the factorizer's prediction.
-    images, _ = helpers.blob_images(16, seed=3)
+    images, _ = fixtures.blob_images(16, seed=3)
     predicted = factorizer.predict(images, verbose=0)
     for task in ("row", "col"):
         network = factorizer.factor_network(task)
@@ -81,11 +81,11 @@ def test_fit_trains_factors_and_never_touches_the_teacher(trained_teacher):
 
 
 def test_xla_gives_the_eager_loss_on_a_fixed_batch(trained_teacher):
-    batch = helpers.blob_dataset(64, batch_size=64).take(1)
+    batch = fixtures.blob_dataset(64, batch_size=64).take(1)
     results = []
     for options in ({"run_eagerly": True}, {"jit_compile": True}):
         keras.utils.set_random_seed(4)
-        factorizer = helpers.tiny_factorizer(trained_teacher)
+        factorizer = fixtures.tiny_factorizer(trained_teacher)
         factorizer.compile(**options)
         results.append(factorizer.evaluate(batch, verbose=0, return_dict=True))
     eager, xla = results
@@ -97,11 +97,11 @@ def test_xla_gives_the_eager_loss_on_a_fixed_batch(trained_teacher):
 def test_tensorboard_event_files_hold_every_loss_term(
     trained_teacher, tmp_path
 ):
-    factorizer = helpers.tiny_factorizer(trained_teacher)
+    factorizer = fixtures.tiny_factorizer(trained_teacher)
     factorizer.compile()
     factorizer.fit(
-        helpers.blob_dataset(64),
-        validation_data=helpers.blob_dataset(32),
+        fixtures.blob_dataset(64),
+        validation_data=fixtures.blob_dataset(32),
         epochs=1,
         verbose=0,
         callbacks=[keras.callbacks.TensorBoard(str(tmp_path))],
@@ -138,16 +138,16 @@ class RecordStart(keras.callbacks.Callback):
 
 
 def test_backup_and_restore_resumes_after_a_crash(trained_teacher, tmp_path):
-    data = helpers.blob_dataset(64)
+    data = fixtures.blob_dataset(64)
     backup = keras.callbacks.BackupAndRestore(str(tmp_path / "backup"))
     interrupt = Interrupt(at_epoch=2)
-    factorizer = helpers.tiny_factorizer(trained_teacher)
+    factorizer = fixtures.tiny_factorizer(trained_teacher)
     factorizer.compile()
     with pytest.raises(RuntimeError, match="simulated crash"):
         factorizer.fit(data, epochs=4, verbose=0, callbacks=[backup, interrupt])
 
     keras.utils.set_random_seed(123)  # a fresh process would re-initialise
-    resumed = helpers.tiny_factorizer(trained_teacher)
+    resumed = fixtures.tiny_factorizer(trained_teacher)
     resumed.compile()
     start = RecordStart()
     history = resumed.fit(
@@ -166,7 +166,7 @@ def test_backup_and_restore_resumes_after_a_crash(trained_teacher, tmp_path):
 
 def test_early_stopping_and_terminate_on_nan(trained_teacher):
     # Opted out of kfactor's own stop (tests/test_validation.py).
-    factorizer = helpers.tiny_factorizer(
+    factorizer = fixtures.tiny_factorizer(
         trained_teacher, stop_on_nonfinite_loss=False
     )
     factorizer.compile()
@@ -174,8 +174,8 @@ def test_early_stopping_and_terminate_on_nan(trained_teacher):
         monitor="val_loss", patience=0, min_delta=1e9
     )
     history = factorizer.fit(
-        helpers.blob_dataset(64),
-        validation_data=helpers.blob_dataset(32),
+        fixtures.blob_dataset(64),
+        validation_data=fixtures.blob_dataset(32),
         epochs=5,
         verbose=0,
         callbacks=[stop],
@@ -186,7 +186,7 @@ def test_early_stopping_and_terminate_on_nan(trained_teacher):
     kernel = factorizer.common.trainable_weights[-2]
     kernel.assign(np.full(kernel.shape, np.nan, kernel.dtype))
     history = factorizer.fit(
-        helpers.blob_dataset(64),
+        fixtures.blob_dataset(64),
         epochs=3,
         verbose=0,
         callbacks=[keras.callbacks.TerminateOnNaN()],
@@ -196,7 +196,7 @@ def test_early_stopping_and_terminate_on_nan(trained_teacher):
 
 
 def test_objective_options_reach_the_loss_objects(trained_teacher):
-    factorizer = helpers.tiny_factorizer(
+    factorizer = fixtures.tiny_factorizer(
         trained_teacher,
         beta=0.0,
         kd="soft_target",
@@ -208,7 +208,7 @@ def test_objective_options_reach_the_loss_objects(trained_teacher):
     assert factorizer.factor_losses[0].estimator == "infonce"
     assert factorizer.factor_losses[1].temperature == 2.0
     with pytest.raises(ValueError, match="either losses"):
-        helpers.tiny_factorizer(
+        fixtures.tiny_factorizer(
             trained_teacher,
             losses=[kfactor.objective.losses.TaskLoss()],
             beta=0.1,
@@ -216,7 +216,7 @@ def test_objective_options_reach_the_loss_objects(trained_teacher):
 
 
 def test_sizes_are_inferred_from_teacher_and_common(trained_teacher):
-    factorizer = helpers.tiny_factorizer(trained_teacher)
+    factorizer = fixtures.tiny_factorizer(trained_teacher)
     assert factorizer.code_dim == 6
     assert factorizer.num_classes == {"row": 4, "col": 4}
     for factor in factorizer.task_factors.values():
@@ -224,27 +224,27 @@ def test_sizes_are_inferred_from_teacher_and_common(trained_teacher):
     with pytest.raises(ValueError, match="num_classes=4"):
         kfactor.Factorizer(
             trained_teacher,
-            helpers.tiny_encoder(),
+            fixtures.tiny_encoder(),
             {
                 "row": kfactor.TaskFactor(
-                    helpers.tiny_encoder(None), num_classes=7
+                    fixtures.tiny_encoder(None), num_classes=7
                 )
             },
         )
 
 
 def test_multi_level_infomax_taps_named_layers(trained_teacher):
-    factorizer = helpers.tiny_factorizer(
+    factorizer = fixtures.tiny_factorizer(
         trained_teacher,
         teacher_features=["conv3", "latent"],
         common_features=["conv3", "latent"],
     )
     assert [p.units for p in factorizer.projections] == [16, 6]
     factorizer.compile()
-    logs = factorizer.fit(helpers.blob_dataset(64), epochs=1, verbose=0)
+    logs = factorizer.fit(fixtures.blob_dataset(64), epochs=1, verbose=0)
     assert np.isfinite(logs.history["infomax_loss"][0])
     with pytest.raises(ValueError, match="No layer 'conv9'"):
-        helpers.tiny_factorizer(
+        fixtures.tiny_factorizer(
             trained_teacher,
             teacher_features=["conv9"],
             common_features=["conv3"],
@@ -255,26 +255,26 @@ def test_a_subclassed_teacher_is_accepted():
     class DictTeacher(keras.Model):
         def __init__(self):
             super().__init__()
-            self.encoder = helpers.tiny_encoder()
+            self.encoder = fixtures.tiny_encoder()
             self.head = keras.layers.Dense(4)
 
         def call(self, images):
             return {"row": self.head(self.encoder(images))}
 
     teacher = DictTeacher()
-    teacher(np.zeros((1, *helpers.TINY_SHAPE)))
-    factorizer = helpers.tiny_factorizer(teacher, tasks=["row"])
+    teacher(np.zeros((1, *fixtures.TINY_SHAPE)))
+    factorizer = fixtures.tiny_factorizer(teacher, tasks=["row"])
     factorizer.compile()
-    logs = factorizer.fit(helpers.blob_dataset(32), epochs=1, verbose=0)
+    logs = factorizer.fit(fixtures.blob_dataset(32), epochs=1, verbose=0)
     assert np.isfinite(logs.history["loss"][0])
 
 
 def test_config_round_trip_rebuilds_the_same_factorizer(trained_teacher):
-    factorizer = helpers.tiny_factorizer(
+    factorizer = fixtures.tiny_factorizer(
         trained_teacher, beta=0.0, kd="soft_target", weight_decay=0.0
     )
     config = factorizer.get_config()
-    clone = helpers.assert_config_roundtrip(factorizer)
+    clone = fixtures.assert_config_roundtrip(factorizer)
     assert config == factorizer.get_config()  # from_config left it whole
     assert clone.task_names == factorizer.task_names
     assert [type(loss) for loss in clone.factor_losses] == [
@@ -282,12 +282,12 @@ def test_config_round_trip_rebuilds_the_same_factorizer(trained_teacher):
     ]
     assert clone.weight_decay == 0.0
     clone.set_weights(factorizer.get_weights())
-    images, _ = helpers.blob_images(8)
+    images, _ = fixtures.blob_images(8)
     expected, got = factorizer(images), clone(images)
     for task in factorizer.task_names:
         np.testing.assert_allclose(got[task], expected[task], atol=1e-6)
     clone.compile()
-    logs = clone.fit(helpers.blob_dataset(32), epochs=1, verbose=0)
+    logs = clone.fit(fixtures.blob_dataset(32), epochs=1, verbose=0)
     assert np.isfinite(logs.history["loss"][0])
 
 
@@ -295,23 +295,23 @@ def test_config_round_trip_rebuilds_the_same_factorizer(trained_teacher):
 
 
 def test_teacher_without_dict_outputs_is_refused():
-    images = keras.Input(helpers.TINY_SHAPE)
+    images = keras.Input(fixtures.TINY_SHAPE)
     plain = keras.Model(
         images, keras.layers.Dense(3)(keras.layers.Flatten()(images))
     )
     with pytest.raises(ValueError, match=r"dict \{task_name: logits\}"):
-        helpers.tiny_factorizer(plain, tasks=["row"])
+        fixtures.tiny_factorizer(plain, tasks=["row"])
 
 
 def test_unknown_task_is_refused(trained_teacher):
     with pytest.raises(ValueError, match=r"\['size'\] are not outputs"):
-        helpers.tiny_factorizer(trained_teacher, tasks=["row", "size"])
+        fixtures.tiny_factorizer(trained_teacher, tasks=["row", "size"])
 
 
 def test_labels_missing_a_task_are_refused(trained_teacher):
-    factorizer = helpers.tiny_factorizer(trained_teacher)
+    factorizer = fixtures.tiny_factorizer(trained_teacher)
     factorizer.compile()
-    images, labels = helpers.blob_images(32)
+    images, labels = fixtures.blob_images(32)
     del labels["col"]
     data = tf.data.Dataset.from_tensor_slices((images, labels)).batch(32)
     with pytest.raises(ValueError, match=r"missing tasks \['col'\]"):
@@ -319,9 +319,9 @@ def test_labels_missing_a_task_are_refused(trained_teacher):
 
 
 def test_wrong_image_rank_is_refused(trained_teacher):
-    factorizer = helpers.tiny_factorizer(trained_teacher)
+    factorizer = fixtures.tiny_factorizer(trained_teacher)
     factorizer.compile()
-    images, labels = helpers.blob_images(32)
+    images, labels = fixtures.blob_images(32)
     data = tf.data.Dataset.from_tensor_slices((images[..., 0], labels)).batch(8)
     with pytest.raises(ValueError, match="Expected images shaped"):
         factorizer.fit(data, epochs=1, verbose=0)
@@ -329,7 +329,7 @@ def test_wrong_image_rank_is_refused(trained_teacher):
 
 def test_non_model_teacher_is_refused():
     with pytest.raises(TypeError, match="keras.Model"):
-        kfactor.Factorizer(lambda x: x, helpers.tiny_encoder(), {})
+        kfactor.Factorizer(lambda x: x, fixtures.tiny_encoder(), {})
 
 
 def test_docstring_examples_run():

@@ -10,7 +10,7 @@ from kfactor.objective import mi
 import numpy as np
 import pytest
 
-from tests import helpers
+from tests import fixtures
 
 B, D = 64, 10
 
@@ -119,12 +119,12 @@ def test_task_code_kl_of_variational_and_deterministic_codes():
 
 
 def test_factorizer_logs_health_of_every_code():
-    factorizer = helpers.tiny_factorizer()
+    factorizer = fixtures.tiny_factorizer()
     factorizer.compile()
-    logs = factorizer.fit(helpers.blob_dataset(64), verbose=0).history
+    logs = factorizer.fit(fixtures.blob_dataset(64), verbose=0).history
     for key in ("common_cosine", "common_participation_ratio"):
         assert np.isfinite(logs[key][0])
-    for task in helpers.TINY_TASKS:
+    for task in fixtures.TINY_TASKS:
         assert logs[f"{task}_kl"][0] > 0.0
 
 

@@ -4,7 +4,7 @@ import keras
 import numpy as np
 import pytest
 
-from tests import helpers
+from tests import fixtures
 
 POLICIES = ("float32", "mixed_bfloat16", "mixed_float16")
 # One task keeps the three trainings short.
@@ -12,7 +12,7 @@ TASKS = {"row": 4}
 
 
 def blob_dataset(num, seed=0):
-    return helpers.blob_dataset(num, seed=seed).map(
+    return fixtures.blob_dataset(num, seed=seed).map(
         lambda x, y: (x, {task: y[task] for task in TASKS})
     )
 
@@ -28,17 +28,17 @@ def policy():
 def teacher():
     # Built and trained in float32: a teacher keeps its own dtype policy.
     keras.utils.set_random_seed(1)
-    return helpers.train_teacher(
-        helpers.tiny_teacher(TASKS), blob_dataset(512), epochs=4
+    return fixtures.train_teacher(
+        fixtures.tiny_teacher(TASKS), blob_dataset(512), epochs=4
     )
 
 
 def test_losses_are_float32_under_mixed_float16(teacher, policy):
     policy("mixed_float16")
-    factorizer = helpers.tiny_factorizer(teacher, tasks=list(TASKS))
+    factorizer = fixtures.tiny_factorizer(teacher, tasks=list(TASKS))
     factorizer.compile()
     assert isinstance(factorizer.optimizer, keras.optimizers.LossScaleOptimizer)
-    images, labels = helpers.blob_images(16)
+    images, labels = fixtures.blob_images(16)
     labels = {task: labels[task] for task in TASKS}
     outputs = factorizer._forward(images, training=True)
     assert outputs.logits["row"].dtype == "float16"
@@ -51,12 +51,12 @@ def test_losses_are_float32_under_mixed_float16(teacher, policy):
 
 def test_mixed_policies_train_to_the_float32_accuracy(teacher, policy):
     train = blob_dataset(256)
-    images, labels = helpers.blob_images(128, seed=1)
+    images, labels = fixtures.blob_images(128, seed=1)
     accuracy = {}
     for name in POLICIES:
         policy(name)
         keras.utils.set_random_seed(0)
-        factorizer = helpers.tiny_factorizer(teacher, tasks=list(TASKS))
+        factorizer = fixtures.tiny_factorizer(teacher, tasks=list(TASKS))
         factorizer.compile(optimizer=keras.optimizers.Adam(1e-2))
         logs = factorizer.fit(train, epochs=3, verbose=0).history
         policy("float32")

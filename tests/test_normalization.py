@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from tests.helpers import assert_config_roundtrip
+from tests.fixtures import assert_config_roundtrip
 
 
 def _images(shape=(8, 8, 8, 3), seed=0):

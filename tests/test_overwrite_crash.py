@@ -16,7 +16,7 @@ from kfactor.factors import saving as artifacts
 
 import pytest
 
-from tests import factor_fixtures as ff
+from tests import fixtures
 
 STEPS = ("written", "moved_aside", "replaced")
 
@@ -46,10 +46,10 @@ def killed_overwrite(target, source, step):
 def killed_overwrites(tmp_path_factory):
     """step -> target: the factors overwritten by a saver killed there."""
     root = tmp_path_factory.mktemp("crash")
-    new = ff.other_saved_factors()
+    new = fixtures.other_saved_factors()
     targets = {}
     for step in STEPS:
-        target = ff.copy_factors(root / step / "factors")
+        target = fixtures.copy_factors(root / step / "factors")
         status = killed_overwrite(target, new, step)
         assert os.WIFSIGNALED(status)
         assert os.WTERMSIG(status) == signal.SIGKILL
@@ -59,7 +59,7 @@ def killed_overwrites(tmp_path_factory):
 
 def test_kill_after_writing_keeps_the_old_factors(killed_overwrites):
     target = killed_overwrites["written"]
-    assert fingerprint(target) == fingerprint(ff.saved_factors())
+    assert fingerprint(target) == fingerprint(fixtures.saved_factors())
 
 
 def test_kill_between_the_renames_names_the_old_copy(killed_overwrites):
@@ -70,19 +70,19 @@ def test_kill_between_the_renames_names_the_old_copy(killed_overwrites):
     old, restored = command.split(" ")
     assert restored == os.path.abspath(target)
     shutil.move(old, restored)  # the hint's `mv OLD TARGET`
-    assert fingerprint(target) == fingerprint(ff.saved_factors())
+    assert fingerprint(target) == fingerprint(fixtures.saved_factors())
 
 
 def test_kill_after_the_renames_keeps_the_new_factors(killed_overwrites):
     target = killed_overwrites["replaced"]
-    assert fingerprint(target) == fingerprint(ff.other_saved_factors())
+    assert fingerprint(target) == fingerprint(fixtures.other_saved_factors())
 
 
 def test_the_next_overwrite_removes_the_old_copies(killed_overwrites):
     target = killed_overwrites["replaced"]
     assert any(".old-" in name for name in os.listdir(os.path.dirname(target)))
-    overwrite(target, ff.saved_factors())
-    assert fingerprint(target) == fingerprint(ff.saved_factors())
+    overwrite(target, fixtures.saved_factors())
+    assert fingerprint(target) == fingerprint(fixtures.saved_factors())
     assert not any(
         ".old-" in name for name in os.listdir(os.path.dirname(target))
     )

@@ -17,10 +17,11 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from tests import factor_fixtures as ff
-from tests import helpers
+from tests import fixtures
 
-PLUGIN_DIR = os.path.join(ff.REPO_ROOT, "plugins", "kfactor-dsprites-factors")
+PLUGIN_DIR = os.path.join(
+    fixtures.REPO_ROOT, "plugins", "kfactor-dsprites-factors"
+)
 PLUGIN_ENTRY_POINT = "dsprites = kfactor_dsprites_factors:FACTORS_DIR"
 
 
@@ -39,7 +40,7 @@ def no_plugins(monkeypatch):
 
 
 def test_sources_may_be_factor_dirs_or_folders_of_them():
-    directory = ff.saved_factors()
+    directory = fixtures.saved_factors()
     factors = kfactor.load_factors(directory)
     assert list(factors) == ["common", "col", "row"]
     assert all(isinstance(f, kfactor.SavedFactor) for f in factors.values())
@@ -51,8 +52,8 @@ def test_sources_may_be_factor_dirs_or_folders_of_them():
 
 
 def test_loaded_factors_compute_the_in_memory_factors():
-    factors = kfactor.load_factors(ff.saved_factors())
-    factorizer, images = ff.factorizer(), ff.probe()
+    factors = kfactor.load_factors(fixtures.saved_factors())
+    factorizer, images = fixtures.factorizer(), fixtures.probe()
     z_common = factors["common"](images)
     np.testing.assert_array_equal(z_common, factorizer.common(images))
     for task, factor in factorizer.task_factors.items():
@@ -67,13 +68,13 @@ def test_loaded_factors_compute_the_in_memory_factors():
 
 
 def test_loaded_factor_is_a_frozen_layer_over_the_saved_variables():
-    common = kfactor.load_factors(ff.saved_factors())["common"]
+    common = kfactor.load_factors(fixtures.saved_factors())["common"]
     assert isinstance(common, keras.layers.TFSMLayer)
     assert not common.trainable and common.trainable_weights == []
-    in_memory = ff.factorizer().common
+    in_memory = fixtures.factorizer().common
     assert common.count_params() == in_memory.count_params()
     saved_model = tf.saved_model.load(
-        os.path.join(ff.saved_factors(), "common", "saved_model")
+        os.path.join(fixtures.saved_factors(), "common", "saved_model")
     )
     assert len(common.weights) == len(
         restored_variables(saved_model, ["serve"])
@@ -83,8 +84,8 @@ def test_loaded_factor_is_a_frozen_layer_over_the_saved_variables():
 @pytest.mark.parametrize("name", ["common", "row"])
 def test_loaded_weights_are_the_saved_models_variables_not_copies(name):
     """Assigning through the layer's weights changes the graph's output."""
-    factor = kfactor.SavedFactor(os.path.join(ff.saved_factors(), name))
-    images = ff.probe()
+    factor = kfactor.SavedFactor(os.path.join(fixtures.saved_factors(), name))
+    images = fixtures.probe()
     z_common = np.ones((len(images), factor.code_dim), "float32")
     inputs = images if name == "common" else [images, z_common]
     before = np.asarray(factor(inputs))
@@ -95,12 +96,12 @@ def test_loaded_weights_are_the_saved_models_variables_not_copies(name):
     after = np.asarray(factor(inputs))
     assert np.max(np.abs(after - before)) > 1e-3
     # A fresh load reads the files again: the files were not changed.
-    again = kfactor.SavedFactor(os.path.join(ff.saved_factors(), name))
+    again = kfactor.SavedFactor(os.path.join(fixtures.saved_factors(), name))
     np.testing.assert_array_equal(again(inputs), before)
 
 
 def test_config_roundtrip_needs_unsafe_deserialization():
-    factor = kfactor.load_factors(ff.saved_factors())["row"]
+    factor = kfactor.load_factors(fixtures.saved_factors())["row"]
     config = keras.saving.serialize_keras_object(factor)
     assert json.loads(json.dumps(config)) == config
     with pytest.raises(ValueError, match="enable_unsafe_deserialization"):
@@ -111,7 +112,7 @@ def test_config_roundtrip_needs_unsafe_deserialization():
     assert isinstance(clone, kfactor.SavedFactor)
     assert clone.get_config() == factor.get_config()
     assert "filepath" not in clone.get_config()
-    images = ff.probe()
+    images = fixtures.probe()
     z_common = np.zeros((len(images), factor.code_dim), "float32")
     np.testing.assert_array_equal(
         clone([images, z_common]), factor([images, z_common])
@@ -122,17 +123,17 @@ def test_project_saved_factors_and_plugins_are_discovered(
     tmp_path, monkeypatch
 ):
     monkeypatch.chdir(tmp_path)
-    ff.copy_factors(tmp_path / "saved_factors" / "tiny")
+    fixtures.copy_factors(tmp_path / "saved_factors" / "tiny")
     site = tmp_path / "site"
     package = site / "tiny_factor_plugin"
     package.mkdir(parents=True)
-    shutil.copytree(ff.other_saved_factors(), package / "factors")
+    shutil.copytree(fixtures.other_saved_factors(), package / "factors")
     (package / "__init__.py").write_text(
         "import os\n"
         "FACTORS_DIR = os.path.join(os.path.dirname(__file__), 'factors')\n"
         "def factors_dir():\n    return FACTORS_DIR\n"
     )
-    ff.make_dist_info(
+    fixtures.make_dist_info(
         str(site), "tiny-plugin", ["other = tiny_factor_plugin:factors_dir"]
     )
     monkeypatch.syspath_prepend(str(site))
@@ -157,14 +158,16 @@ def test_an_entry_point_may_be_a_path_a_function_or_a_module(
     monkeypatch.chdir(tmp_path)
     site = tmp_path / "site"
     package = site / module
-    shutil.copytree(ff.saved_factors(), package)
+    shutil.copytree(fixtures.saved_factors(), package)
     (package / "__init__.py").write_text(
         "import os\n"
         "FACTORS_DIR = os.path.dirname(__file__)\n"
         "def factors_dir():\n    return FACTORS_DIR\n"
     )
     value = package.name + (f":{target}" if target else "")
-    ff.make_dist_info(str(site), f"dist-{package.name}", [f"tiny = {value}"])
+    fixtures.make_dist_info(
+        str(site), f"dist-{package.name}", [f"tiny = {value}"]
+    )
     monkeypatch.syspath_prepend(str(site))
     assert sorted(kfactor.load_factors()) == ["col", "common", "row"]
 
@@ -172,23 +175,25 @@ def test_an_entry_point_may_be_a_path_a_function_or_a_module(
 def test_duplicate_plugin_names_are_an_error(tmp_path, monkeypatch):
     site = tmp_path / "site"
     for dist in ("first-dist", "second-dist"):
-        ff.make_dist_info(str(site), dist, ["same = os.path:sep"])
+        fixtures.make_dist_info(str(site), dist, ["same = os.path:sep"])
     monkeypatch.syspath_prepend(str(site))
     with pytest.raises(ValueError, match="unique plugin names.*'same'"):
         plugins.entry_point_sources()
 
 
 def test_the_same_factor_in_two_sources_is_loaded_once(tmp_path):
-    copy = ff.copy_factors(tmp_path / "copy")
-    factors = kfactor.load_factors(ff.saved_factors(), copy)
-    assert factors["row"].directory == os.path.join(ff.saved_factors(), "row")
+    copy = fixtures.copy_factors(tmp_path / "copy")
+    factors = kfactor.load_factors(fixtures.saved_factors(), copy)
+    assert factors["row"].directory == os.path.join(
+        fixtures.saved_factors(), "row"
+    )
 
 
 def test_shipped_plugin_package_is_discovered(tmp_path, monkeypatch):
     with open(os.path.join(PLUGIN_DIR, "setup.py")) as f:
         assert PLUGIN_ENTRY_POINT in f.read()
     site = tmp_path / "site"
-    ff.make_dist_info(
+    fixtures.make_dist_info(
         str(site), "kfactor-dsprites-factors", [PLUGIN_ENTRY_POINT]
     )
     monkeypatch.syspath_prepend(PLUGIN_DIR)
@@ -217,7 +222,7 @@ def test_shipped_plugin_package_pip_installs(tmp_path):
     result = subprocess.run(
         [sys.executable, "-c", code, str(target)],
         cwd=tmp_path,
-        env=ff.subprocess_env(),
+        env=fixtures.subprocess_env(),
         capture_output=True,
         text=True,
         check=True,
@@ -245,7 +250,7 @@ def test_bad_sources_are_named(tmp_path):
 
 
 def test_broken_factor_directories_are_named(tmp_path):
-    copy = ff.copy_factors(tmp_path / "f")
+    copy = fixtures.copy_factors(tmp_path / "f")
     row, col = os.path.join(copy, "row"), os.path.join(copy, "col")
     common = os.path.join(copy, "common")
 
@@ -262,7 +267,7 @@ def test_broken_factor_directories_are_named(tmp_path):
 
 
 def test_a_saved_model_without_serve_is_named(tmp_path):
-    common = os.path.join(ff.copy_factors(tmp_path / "f"), "common")
+    common = os.path.join(fixtures.copy_factors(tmp_path / "f"), "common")
     saved_model = os.path.join(common, "saved_model")
     shutil.rmtree(saved_model)
     tf.saved_model.save(tf.Module(), saved_model)
@@ -273,7 +278,7 @@ def test_a_saved_model_without_serve_is_named(tmp_path):
 
 
 def test_corrupt_variables_are_refused(tmp_path):
-    row = os.path.join(ff.copy_factors(tmp_path / "f"), "row")
+    row = os.path.join(fixtures.copy_factors(tmp_path / "f"), "row")
     variables = os.path.join(row, "saved_model", "variables")
     data = [n for n in os.listdir(variables) if n.startswith("variables.data")]
     with open(os.path.join(variables, data[0]), "r+b") as f:
@@ -284,7 +289,7 @@ def test_corrupt_variables_are_refused(tmp_path):
 
 
 def test_edited_weights_or_manifests_are_refused(tmp_path):
-    copy = ff.copy_factors(tmp_path / "f")
+    copy = fixtures.copy_factors(tmp_path / "f")
     row, col = os.path.join(copy, "row"), os.path.join(copy, "col")
     edit_manifest(row, lambda m: m.update(weights_fingerprint="sha256:0"))
     with pytest.raises(manifest_lib.FactorFormatError, match="fingerprint"):
@@ -312,16 +317,16 @@ def test_loading_needs_neither_the_encoder_code_nor_pickles(tmp_path):
         def call(self, x):
             return 2.0 * x
 
-    inputs = keras.Input(helpers.TINY_SHAPE)
-    encoder = keras.Model(inputs, helpers.tiny_encoder()(Doubler()(inputs)))
+    inputs = keras.Input(fixtures.TINY_SHAPE)
+    encoder = keras.Model(inputs, fixtures.tiny_encoder()(Doubler()(inputs)))
     factorizer = kfactor.Factorizer(
-        ff.factorizer().teacher,
+        fixtures.factorizer().teacher,
         common=encoder,
-        tasks={"row": helpers.tiny_encoder(None, name="row_encoder")},
+        tasks={"row": fixtures.tiny_encoder(None, name="row_encoder")},
     )
     directory = str(tmp_path / "factors")
     factorizer.save_factors(directory)
-    images = ff.probe()
+    images = fixtures.probe()
     np.save(tmp_path / "images.npy", images)
     np.save(tmp_path / "expected.npy", factorizer(images)["row"])
     code = textwrap.dedent(
@@ -343,7 +348,7 @@ def test_loading_needs_neither_the_encoder_code_nor_pickles(tmp_path):
         [sys.executable, "-c", code, directory]
         + [str(tmp_path / "images.npy"), str(tmp_path / "expected.npy")],
         cwd=tmp_path,
-        env=ff.subprocess_env(),
+        env=fixtures.subprocess_env(),
         capture_output=True,
         text=True,
     )

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from tests import helpers
+from tests import fixtures
 
 FACTORS = ["a", "b", "c"]
 
@@ -75,7 +75,7 @@ def test_summary_rows_name_every_headline_number():
 
 
 def test_collect_codes_stops_at_max_examples_and_checks_labels():
-    images, labels = helpers.blob_images(50)
+    images, labels = fixtures.blob_images(50)
     ds = tf.data.Dataset.from_tensor_slices((images, labels)).batch(16)
     readers = {"mean": lambda x: tf.reduce_mean(x, axis=[1, 2])}
     codes, factors = codes_lib.collect_codes(readers, ds, ["row", "col"], 20)
@@ -86,23 +86,23 @@ def test_collect_codes_stops_at_max_examples_and_checks_labels():
 
 
 def test_kd_student_learns_from_labels_and_teacher_only_updates_student():
-    teacher = helpers.train_teacher(
-        helpers.tiny_teacher(), helpers.blob_dataset(256), epochs=2
+    teacher = fixtures.train_teacher(
+        fixtures.tiny_teacher(), fixtures.blob_dataset(256), epochs=2
     )
     before = [np.array(w) for w in teacher.weights]
-    student = helpers.kfactor.multitask_teacher(
-        helpers.TINY_TASKS, encoder=helpers.tiny_encoder(name="s"), name="s"
+    student = fixtures.kfactor.multitask_teacher(
+        fixtures.TINY_TASKS, encoder=fixtures.tiny_encoder(name="s"), name="s"
     )
     distilled = DistilledStudent(teacher, student)
     distilled.compile(optimizer=keras.optimizers.Adam(3e-3))
-    history = distilled.fit(helpers.blob_dataset(512), epochs=4, verbose=0)
+    history = distilled.fit(fixtures.blob_dataset(512), epochs=4, verbose=0)
     logs = history.history
     assert {"loss", "cls_loss", "kd_loss", "row_accuracy"} <= set(logs)
     assert logs["row_accuracy"][-1] > 0.6 and logs["col_accuracy"][-1] > 0.6
     for a, b in zip(before, teacher.weights):
         np.testing.assert_array_equal(a, np.array(b))
-    wrong = helpers.kfactor.multitask_teacher(
-        {"row": 4}, encoder=helpers.tiny_encoder(name="w"), name="w"
+    wrong = fixtures.kfactor.multitask_teacher(
+        {"row": 4}, encoder=fixtures.tiny_encoder(name="w"), name="w"
     )
     with pytest.raises(ValueError, match="same classes"):
         DistilledStudent(teacher, wrong)

@@ -24,7 +24,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from tests import helpers
+from tests import fixtures
 
 
 def test_balanced_loss_weights_make_every_chance_level_ce_one():
@@ -48,9 +48,9 @@ def test_warmup_cosine_schedule_rises_then_decays_to_zero():
 
 
 def test_compile_teacher_weighs_tasks_by_one_over_log_classes():
-    teacher = helpers.tiny_teacher({"a": 2, "b": 8})
+    teacher = fixtures.tiny_teacher({"a": 2, "b": 8})
     teacher_lib.compile_teacher(teacher)
-    images, labels = helpers.blob_images(64)
+    images, labels = fixtures.blob_images(64)
     labels = {"a": labels["row"] % 2, "b": labels["col"]}
     logs = teacher.evaluate(images, labels, verbose=0, return_dict=True)
     expected = logs["a_loss"] / math.log(2) + logs["b_loss"] / math.log(8)
@@ -62,8 +62,8 @@ def test_compile_teacher_weighs_tasks_by_one_over_log_classes():
 def test_batch_normalized_encoder_has_no_conv_bias_and_normalizes():
     encoder = kfactor.simple_conv64(
         8,
-        widths=helpers.TINY_WIDTHS,
-        input_shape=helpers.TINY_SHAPE,
+        widths=fixtures.TINY_WIDTHS,
+        input_shape=fixtures.TINY_SHAPE,
         normalization="batch",
     )
     names = [layer.name for layer in encoder.layers]
@@ -75,13 +75,13 @@ def test_batch_normalized_encoder_has_no_conv_bias_and_normalizes():
 
 def test_initial_log_var_sets_the_starting_noise_and_round_trips():
     factor = kfactor.TaskFactor(
-        helpers.tiny_encoder(None),
+        fixtures.tiny_encoder(None),
         num_classes=3,
         code_dim=4,
         initial_log_var=-6.0,
     )
-    factor.build(((None, *helpers.TINY_SHAPE), (None, 4)))
-    images = np.random.default_rng(0).uniform(size=(16, *helpers.TINY_SHAPE))
+    factor.build(((None, *fixtures.TINY_SHAPE), (None, 4)))
+    images = np.random.default_rng(0).uniform(size=(16, *fixtures.TINY_SHAPE))
     code = factor.encode(images.astype("float32"), training=True)
     log_var = np.asarray(code.log_var)
     # The kernel still adds a little of the features; the bias sets -6.
@@ -91,26 +91,26 @@ def test_initial_log_var_sets_the_starting_noise_and_round_trips():
     config = factor.get_config()
     assert config["initial_log_var"] == -6.0
     clone = kfactor.TaskFactor.from_config(config)
-    clone.build(((None, *helpers.TINY_SHAPE), (None, 4)))
+    clone.build(((None, *fixtures.TINY_SHAPE), (None, 4)))
     np.testing.assert_array_equal(
         np.asarray(clone.code_layer.bias)[4:], np.full(4, -6.0, "float32")
     )
     with pytest.raises(ValueError, match="variational task factors only"):
         kfactor.TaskFactor(
-            helpers.tiny_encoder(None), variational=False, initial_log_var=-6
+            fixtures.tiny_encoder(None), variational=False, initial_log_var=-6
         )
     with pytest.raises(ValueError, match=r"in \[-20, 5\]"):
-        kfactor.TaskFactor(helpers.tiny_encoder(None), initial_log_var=50)
+        kfactor.TaskFactor(fixtures.tiny_encoder(None), initial_log_var=50)
 
 
 def test_single_task_networks_train_independently():
     keras.utils.set_random_seed(0)
-    teacher = helpers.train_teacher(
-        helpers.tiny_teacher(), helpers.blob_dataset(256), epochs=2
+    teacher = fixtures.train_teacher(
+        fixtures.tiny_teacher(), fixtures.blob_dataset(256), epochs=2
     )
     networks = SingleTaskNetworks(
         teacher,
-        {t: helpers.tiny_encoder(None, name=f"{t}_e") for t in ("row", "col")},
+        {t: fixtures.tiny_encoder(None, name=f"{t}_e") for t in ("row", "col")},
         code_dim=6,
     )
     networks.compile(optimizer=keras.optimizers.Adam(3e-3))
@@ -118,11 +118,11 @@ def test_single_task_networks_train_independently():
         t: [np.array(w) for w in n.weights]
         for t, n in networks.networks.items()
     }
-    history = networks.fit(helpers.blob_dataset(256), epochs=6, verbose=0)
+    history = networks.fit(fixtures.blob_dataset(256), epochs=6, verbose=0)
     assert history.history["row_accuracy"][-1] > 0.6
     # No network reads another's weights: the "row" loss alone does not
     # move the "col" network.
-    images, labels = helpers.blob_images(32)
+    images, labels = fixtures.blob_images(32)
     with tf.GradientTape() as tape:
         logits = networks(images, training=True)
         row_loss = keras.ops.mean(
@@ -143,14 +143,14 @@ def test_single_task_networks_train_independently():
 
 def test_distilled_student_logs_its_terms_and_copies_its_teacher():
     keras.utils.set_random_seed(0)
-    teacher = helpers.train_teacher(
-        helpers.tiny_teacher(), helpers.blob_dataset(128), epochs=1
+    teacher = fixtures.train_teacher(
+        fixtures.tiny_teacher(), fixtures.blob_dataset(128), epochs=1
     )
     twin = keras.models.clone_model(teacher)
     twin.set_weights(teacher.get_weights())
     student = DistilledStudent(teacher, twin, kd=losses.LogitsKD(0.5))
     student.compile()
-    data = helpers.blob_dataset(64)
+    data = fixtures.blob_dataset(64)
     logs = student.evaluate(data, verbose=0, return_dict=True)
     # A student equal to its teacher has no KD loss; the total is CE + KD.
     assert logs["kd_loss"] == pytest.approx(0.0, abs=1e-10)
@@ -242,16 +242,16 @@ def test_shipped_teacher_fits_the_default_demo():
 
 
 def test_common_encoder_can_start_as_the_teachers_backbone():
-    teacher = helpers.tiny_teacher()
-    common = helpers.tiny_encoder(name="common_encoder")
+    teacher = fixtures.tiny_teacher()
+    common = fixtures.tiny_encoder(name="common_encoder")
     copied = kfactor.zoo.simple_conv.copy_weights_by_name(teacher, common)
     assert copied == ["conv1", "conv2", "conv3", "latent"]
-    images = np.random.default_rng(0).uniform(size=(4, *helpers.TINY_SHAPE))
+    images = np.random.default_rng(0).uniform(size=(4, *fixtures.TINY_SHAPE))
     latent = keras.Model(teacher.input, teacher.get_layer("latent").output)
     np.testing.assert_allclose(
         np.asarray(common(images)), np.asarray(latent(images)), atol=1e-6
     )
-    wider = helpers.tiny_encoder(latent_dim=9, name="wider")
+    wider = fixtures.tiny_encoder(latent_dim=9, name="wider")
     with pytest.raises(ValueError, match="latent .shapes"):
         kfactor.zoo.simple_conv.copy_weights_by_name(teacher, wider)
 

@@ -11,24 +11,24 @@ import keras_tuner
 import numpy as np
 import pytest
 
-from tests import helpers
+from tests import fixtures
 
 
 @pytest.fixture(scope="module")
 def teacher():
     keras.utils.set_random_seed(1)
-    return helpers.train_teacher(
-        helpers.tiny_teacher(), helpers.blob_dataset(256), epochs=3
+    return fixtures.train_teacher(
+        fixtures.tiny_teacher(), fixtures.blob_dataset(256), epochs=3
     )
 
 
 def hypermodel(teacher, **kwargs):
     return tuning.FactorizationHyperModel(
         teacher,
-        common=lambda: helpers.tiny_encoder(name="common_encoder"),
+        common=lambda: fixtures.tiny_encoder(name="common_encoder"),
         tasks={
-            task: (lambda task=task: helpers.tiny_encoder(None, f"{task}_enc"))
-            for task in helpers.TINY_TASKS
+            task: (lambda task=task: fixtures.tiny_encoder(None, f"{task}_enc"))
+            for task in fixtures.TINY_TASKS
         },
         learning_rate=3e-3,
         **kwargs,
@@ -52,8 +52,10 @@ def test_random_search_runs_two_trials_and_returns_the_best(
         project_name="search",
         overwrite=True,
     )
-    validation = helpers.blob_dataset(32, seed=1)
-    tuner.search(helpers.blob_dataset(64), validation_data=validation, epochs=1)
+    validation = fixtures.blob_dataset(32, seed=1)
+    tuner.search(
+        fixtures.blob_dataset(64), validation_data=validation, epochs=1
+    )
 
     trials = list(tuner.oracle.trials.values())
     assert len(trials) == 2
@@ -70,7 +72,7 @@ def test_random_search_runs_two_trials_and_returns_the_best(
     best = tuner.get_best_models(1)[0]
     assert isinstance(best, kfactor.Factorizer)
     logs = best.evaluate(validation, verbose=0, return_dict=True)
-    accuracy = np.mean([logs[f"{t}_accuracy"] for t in helpers.TINY_TASKS])
+    accuracy = np.mean([logs[f"{t}_accuracy"] for t in fixtures.TINY_TASKS])
     assert accuracy == pytest.approx(max(scores), abs=1e-6)
 
 
@@ -117,7 +119,7 @@ def test_build_restores_the_dtype_policy_cleared_by_the_tuner(teacher):
 def test_scores_callback_logs_mean_accuracy_and_mig(teacher):
     factorizer = hypermodel(teacher).build(keras_tuner.HyperParameters())
     scores = tuning.FactorizationScores(
-        mig_data=helpers.blob_dataset(64, seed=2), mig_examples=48
+        mig_data=fixtures.blob_dataset(64, seed=2), mig_examples=48
     )
     scores.set_model(factorizer)
     logs = {
@@ -138,14 +140,14 @@ def test_scores_callback_logs_mean_accuracy_and_mig(teacher):
 def test_input_errors(teacher):
     with pytest.raises(TypeError, match="builder"):
         tuning.FactorizationHyperModel(
-            teacher, common=helpers.tiny_encoder(), tasks={"row": lambda: 0}
+            teacher, common=fixtures.tiny_encoder(), tasks={"row": lambda: 0}
         )
     with pytest.raises(ValueError, match="objective"):
         hypermodel(teacher, objective="val_loss")
     model = hypermodel(teacher)
     factorizer = model.build(keras_tuner.HyperParameters())
     with pytest.raises(ValueError, match="validation_data"):
-        model.fit(None, factorizer, helpers.blob_dataset(8), epochs=1)
+        model.fit(None, factorizer, fixtures.blob_dataset(8), epochs=1)
 
 
 def test_docstring_example_runs():

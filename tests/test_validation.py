@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from tests import helpers
+from tests import fixtures
 
 NonFiniteError = validation.NonFiniteError
 
@@ -24,7 +24,7 @@ NonFiniteError = validation.NonFiniteError
 @pytest.fixture(scope="module")
 def factorizer():
     keras.utils.set_random_seed(3)
-    factorizer = helpers.tiny_factorizer()
+    factorizer = fixtures.tiny_factorizer()
     factorizer.compile()
     return factorizer
 
@@ -36,7 +36,7 @@ def dataset(images, labels, batch_size=8):
 
 
 def blobs(num=16):
-    images, labels = helpers.blob_images(num)
+    images, labels = fixtures.blob_images(num)
     return images, {t: v.copy() for t, v in labels.items()}
 
 
@@ -67,7 +67,7 @@ def test_fit_refuses_float_labels(factorizer):
 def test_traced_step_fails_cleanly_and_the_next_fit_trains():
     """A failed trace once left "Creating variables on a non-first call";
     the traced step's asserts become ValueErrors, before any update."""
-    factorizer = helpers.tiny_factorizer()
+    factorizer = fixtures.tiny_factorizer()
     factorizer.compile()
     images, labels = blobs()
     del labels["col"]
@@ -160,7 +160,7 @@ def test_fit_checks_array_inputs_too(factorizer):
 
 def nan_aux_factorizer(**kwargs):
     """A factorizer whose `row` auxiliary head has a NaN kernel."""
-    factorizer = helpers.tiny_factorizer(**kwargs)
+    factorizer = fixtures.tiny_factorizer(**kwargs)
     factorizer.compile()
     kernel = factorizer.task_factors["row"].aux_head.kernel
     kernel.assign(np.full(kernel.shape, np.nan, kernel.dtype))
@@ -184,7 +184,7 @@ def test_stop_on_nonfinite_loss_false_trains_on(eager):
 
 
 def test_check_batches_false_skips_the_batch_checks(eager):
-    factorizer = helpers.tiny_factorizer(check_batches=False)
+    factorizer = fixtures.tiny_factorizer(check_batches=False)
     factorizer.compile()
     images, labels = blobs()
     history = factorizer.fit(dataset(images * 3.0, labels), verbose=0)
@@ -196,11 +196,11 @@ def test_check_batches_false_skips_the_batch_checks(eager):
 
 def test_objective_option_typo_names_the_nearest_option():
     with pytest.raises(TypeError, match="'betta'. Did you mean 'beta'"):
-        helpers.tiny_factorizer(betta=0.1)
+        fixtures.tiny_factorizer(betta=0.1)
 
 
 def test_new_options_are_in_the_config():
-    factorizer = helpers.tiny_factorizer(
+    factorizer = fixtures.tiny_factorizer(
         value_range=(-1, 1), check_batches=False, stop_on_nonfinite_loss=False
     )
     config = factorizer.get_config()
