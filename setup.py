@@ -43,7 +43,7 @@ setup(
         # keras.callbacks.TensorBoard needs it; TF 2.21 no longer pulls it in.
         "tensorboard>=2.16",
     ],
-    extras_require={"dev": ["pytest>=7", "ruff>=0.4"]},
+    extras_require={"dev": ["pytest>=7", "pytest-xdist>=3", "ruff>=0.4"]},
     entry_points={"console_scripts": ["kfactor=kfactor.cli:main"]},
     classifiers=[
         "Programming Language :: Python :: 3",

@@ -1,14 +1,19 @@
 """Shared pytest fixtures: TF backend, quiet logs, a fixed seed per test."""
 
+import fcntl
 import os
 
 os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "1")  # as `import kfactor`
 
+from kfactor import cli  # noqa: E402
+
 import keras  # noqa: E402
 import pytest  # noqa: E402
 import tensorflow as tf  # noqa: E402
+from absl import flags  # noqa: E402
+from absl.testing import flagsaver  # noqa: E402
 
 
 def pytest_addoption(parser):
@@ -35,15 +40,8 @@ def fixed_seed():
     yield
 
 
-@pytest.fixture(scope="session")
-def demo_run(tmp_path_factory):
-    """A tiny `kfactor demo` run through the CLI: its output directory."""
-    from kfactor import cli
-
-    from absl import flags
-    from absl.testing import flagsaver
-
-    out = tmp_path_factory.mktemp("demo")
+def run_tiny_demo(out):
+    """A tiny `kfactor demo` run through the CLI, written to `out`."""
     flags.FLAGS(["kfactor"])  # parse defaults once
     with flagsaver.flagsaver(
         num_train=384,
@@ -63,6 +61,23 @@ def demo_run(tmp_path_factory):
         eval_test_examples=256,
     ):
         cli.run(["kfactor", "demo"])
+
+
+@pytest.fixture(scope="session")
+def demo_run(tmp_path_factory):
+    """The tiny demo run's output directory, made once per test session.
+
+    Under pytest-xdist the workers share it: the first to take the lock
+    runs the demo, the others wait and read it.
+    """
+    shared = tmp_path_factory.getbasetemp()
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        shared = shared.parent  # this run's folder above the workers' own
+    out = shared / "demo_run"
+    with open(shared / "demo_run.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not (out / "report.json").is_file():
+            run_tiny_demo(out)
     return out
 
 

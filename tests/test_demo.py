@@ -217,6 +217,7 @@ def test_bad_demo_flags_are_one_line_before_anything_is_written(
     assert not out.exists()
 
 
+@pytest.mark.large  # a second tiny demo (~80 s): the suite stays under 10 min
 def test_demo_with_held_out_factors_reports_their_transfer(tmp_path):
     report = demo.run_demo(
         demo.DemoConfig(
