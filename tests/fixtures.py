@@ -16,6 +16,7 @@ import sys
 import tempfile
 
 import kfactor
+from kfactor.factors import manifest as manifest_lib
 
 import keras
 import numpy as np
@@ -130,6 +131,16 @@ def copy_factors(destination, source=None):
     """A writable copy of the saved factors in `destination`."""
     shutil.copytree(source or saved_factors(), destination)
     return str(destination)
+
+
+def edit_manifest(directory, edit):
+    """Applies `edit(manifest dict)` to a factor directory's manifest."""
+    path = os.path.join(directory, manifest_lib.MANIFEST_FILE)
+    with open(path) as f:
+        manifest = json.load(f)
+    edit(manifest)
+    with open(path, "w") as f:
+        json.dump(manifest, f)
 
 
 def probe(num=8, seed=3):

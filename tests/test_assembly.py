@@ -235,15 +235,6 @@ def test_publish_wants_factor_networks(tmp_path):
 # === verify: the logits recorded at save time ===
 
 
-def edit_manifest(directory, edit):
-    path = os.path.join(directory, manifest_lib.MANIFEST_FILE)
-    with open(path) as f:
-        manifest = json.load(f)
-    edit(manifest)
-    with open(path, "w") as f:
-        json.dump(manifest, f)
-
-
 def test_task_manifests_record_the_factor_networks_probe_logits():
     factorizer = fixtures.factorizer()
     row = kfactor.load_factors(fixtures.saved_factors())["row"]
@@ -279,7 +270,7 @@ def test_verify_catches_edited_probe_logits(tmp_path):
     def shift(manifest):
         manifest["probe_logits"][3][1] += 0.5
 
-    edit_manifest(os.path.join(directory, "col"), shift)
+    fixtures.edit_manifest(os.path.join(directory, "col"), shift)
     factors = kfactor.load_factors(directory)  # fingerprints still match
     with pytest.raises(ValueError, match=r"\{'col': 0\.5"):
         kfactor.assemble(factors)
@@ -291,7 +282,7 @@ def test_old_manifests_assemble_with_the_weaker_check(tmp_path, caplog):
     def drop_probe(manifest):
         del manifest["probe_images"], manifest["probe_logits"]
 
-    edit_manifest(os.path.join(directory, "row"), drop_probe)
+    fixtures.edit_manifest(os.path.join(directory, "row"), drop_probe)
     factors = kfactor.load_factors(directory)
     with caplog.at_level("WARNING", logger=assembly.__name__):
         model = kfactor.assemble(factors)

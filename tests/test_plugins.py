@@ -25,15 +25,6 @@ PLUGIN_DIR = os.path.join(
 PLUGIN_ENTRY_POINT = "dsprites = kfactor_dsprites_factors:FACTORS_DIR"
 
 
-def edit_manifest(directory, edit):
-    path = os.path.join(directory, manifest_lib.MANIFEST_FILE)
-    with open(path) as f:
-        manifest = json.load(f)
-    edit(manifest)
-    with open(path, "w") as f:
-        json.dump(manifest, f)
-
-
 @pytest.fixture
 def no_plugins(monkeypatch):
     monkeypatch.setattr(plugins, "entry_point_sources", lambda: [])
@@ -291,20 +282,22 @@ def test_corrupt_variables_are_refused(tmp_path):
 def test_edited_weights_or_manifests_are_refused(tmp_path):
     copy = fixtures.copy_factors(tmp_path / "f")
     row, col = os.path.join(copy, "row"), os.path.join(copy, "col")
-    edit_manifest(row, lambda m: m.update(weights_fingerprint="sha256:0"))
+    fixtures.edit_manifest(
+        row, lambda m: m.update(weights_fingerprint="sha256:0")
+    )
     with pytest.raises(manifest_lib.FactorFormatError, match="fingerprint"):
         kfactor.SavedFactor(row)
-    edit_manifest(col, lambda m: m.update(format_version=2))
+    fixtures.edit_manifest(col, lambda m: m.update(format_version=2))
     with pytest.raises(manifest_lib.FactorFormatError, match="upgrade"):
         kfactor.load_factors(copy)
-    edit_manifest(col, lambda m: m.update(format_version=1, note="x"))
+    fixtures.edit_manifest(col, lambda m: m.update(format_version=1, note="x"))
     with pytest.raises(manifest_lib.FactorFormatError, match="'note'"):
         kfactor.load_factors(col)
 
     def drop_created(manifest):
         del manifest["note"], manifest["created"]
 
-    edit_manifest(col, drop_created)
+    fixtures.edit_manifest(col, drop_created)
     with pytest.raises(manifest_lib.FactorFormatError, match="'created'"):
         kfactor.load_factors(col)
 
