@@ -56,6 +56,17 @@ def collect_outputs(functions, dataset, max_examples=None):
     )
 
 
+def _check_label_keys(label_spec, factor_names):
+    """Raises before any batch is read unless every factor has labels."""
+    keys = label_spec if isinstance(label_spec, dict) else {}
+    missing = [f for f in factor_names if f not in keys]
+    if missing:
+        raise ValueError(
+            f"The dataset has no labels for factors {missing}. Received "
+            f"label keys: {sorted(keys)}"
+        )
+
+
 def collect_codes(readers, dataset, factor_names, max_examples=None):
     """Runs every code reader over `dataset`; returns codes and factors.
 
@@ -69,14 +80,8 @@ def collect_codes(readers, dataset, factor_names, max_examples=None):
         `(codes, factors)`: `codes[name]` float32 `(N, dim)`; `factors` int
         `(N, len(factor_names))`.
     """
+    _check_label_keys(dataset.element_spec[1], factor_names)
     codes, labels = collect_outputs(readers, dataset, max_examples)
-    labels = labels if isinstance(labels, dict) else {}
-    missing = [f for f in factor_names if f not in labels]
-    if missing:
-        raise ValueError(
-            f"The dataset has no labels for factors {missing}. Received "
-            f"label keys: {sorted(labels)}"
-        )
     factors = np.stack([labels[f] for f in factor_names], 1)
     return {name: v.astype("float32") for name, v in codes.items()}, factors
 
