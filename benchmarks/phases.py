@@ -22,7 +22,8 @@ PyTorch reference the same way.
 
 import collections
 
-import keras
+from kfactor.training.optimizers import FusedAdam
+
 import tensorflow as tf
 
 from benchmarks import models
@@ -98,7 +99,7 @@ def function_loop(function, batches):
 def factorizer_phase_items(factorizer, width, batch_size):
     """The phase items of a factorizer (compiled here with Adam)."""
     factorizer.compile(
-        optimizer=keras.optimizers.Adam(steps.LEARNING_RATE),
+        optimizer=FusedAdam(steps.LEARNING_RATE),
         jit_compile=False,
     )
     batches = models.cached_batches(batch_size)

@@ -6,9 +6,8 @@ Modes: `eager` (`run_eagerly=True`), `function` (`tf.function`,
 `jit_compile=False`) and `xla` (`jit_compile=True`).
 """
 
+from kfactor.training.optimizers import FusedAdam
 from kfactor.training.teacher import compile_teacher
-
-import keras
 
 from benchmarks import flops
 from benchmarks import models
@@ -42,7 +41,7 @@ def factorize_items(width, mode, batch_size):
     factorizer = models.build_factorizer(width)
     options = compile_options(mode)
     factorizer.compile(
-        optimizer=keras.optimizers.Adam(LEARNING_RATE),
+        optimizer=FusedAdam(LEARNING_RATE),
         jit_compile=options["jit_compile"],
         run_eagerly=options["run_eagerly"],
     )
@@ -63,7 +62,7 @@ def teacher_items(width, mode, batch_size):
     options = compile_options(mode)
     compile_teacher(
         teacher,
-        optimizer=keras.optimizers.Adam(LEARNING_RATE),
+        optimizer=FusedAdam(LEARNING_RATE),
         jit_compile=options["jit_compile"],
     )
     teacher.run_eagerly = options["run_eagerly"]

@@ -12,6 +12,10 @@ latent 10, five tasks, batch-normalized encoders, fp32.
   the InfoMax projection MLP; InfoNCE (cosine, temperature 0.1), logit-MSE
   KD (0.1), label-smoothed CE of both heads, per-sample KL (beta 1e-3);
   Adam with coupled weight decay 1e-4;
+- Adam is PyTorch's fused CPU kernel (`fused=True`: 4.0 ms a step over 130
+  64x64x4x4 tensors where the default for-loop takes 12.2 and `foreach`
+  47.6, measured on a 2-core AMD EPYC with AVX-512), as kfactor's steps run
+  `kfactor.FusedAdam`;
 - inference: the assembled 5-task network (common encoder once) and the 5
   standalone factor networks, under `torch.inference_mode`.
 
@@ -227,7 +231,7 @@ def _compiled(function, variant):
 def _adam_step(loss_fn, parameters):
     """`step(images, labels)`: loss, backward, Adam."""
     optimizer = torch.optim.Adam(
-        parameters, lr=LEARNING_RATE, weight_decay=WEIGHT_DECAY
+        parameters, lr=LEARNING_RATE, weight_decay=WEIGHT_DECAY, fused=True
     )
 
     def step(images, labels):

@@ -42,6 +42,7 @@ from kfactor.training.callbacks import CommonCollapseMonitor
 from kfactor.training.callbacks import CommonFactorCollapseWarning
 from kfactor.training.distribute import distributed_fit
 from kfactor.training.factorizer import Factorizer
+from kfactor.training.optimizers import FusedAdam
 from kfactor.training.teacher import compile_teacher
 from kfactor.training.teacher import warmup_cosine_adam
 from kfactor.training.tuning import FactorizationHyperModel
@@ -62,6 +63,7 @@ __all__ = [
     "FactorFormatError",
     "FactorizationHyperModel",
     "Factorizer",
+    "FusedAdam",
     "ProjectionMLP",
     "SavedFactor",
     "SingleTaskNetworks",

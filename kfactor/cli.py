@@ -74,7 +74,7 @@ flags.DEFINE_integer("latent_dim", DEMO.latent_dim, "demo: code size.")
 flags.DEFINE_string(
     "normalization",
     DEMO.normalization,
-    "demo: encoder normalization, 'batch', 'fused_batch' or 'none'.",
+    "demo: encoder normalization, 'batch', 'keras_batch' or 'none'.",
 )
 flags.DEFINE_bool(
     "variational", DEMO.variational, "demo: Gaussian (VIB) task codes."

@@ -17,6 +17,12 @@ A TFSMLayer calls one endpoint of its SavedModel (`call_endpoint_fn`); a
 task factor also serves `encode`. The loaded SavedModel is the private
 `TFSMLayer._reloaded_obj` (`saved_model_of`).
 
+## Optimizers
+
+A Keras optimizer keeps its slot variables (Adam's `_momentums`,
+`_velocities`) in lists indexed by the private
+`BaseOptimizer._get_variable_index` (`slot_index`).
+
 These attributes are used nowhere else in kfactor;
 `tests/test_keras_internals.py` checks them against the Keras version in
 `KERAS_VERSION_CHECKED`.
@@ -84,10 +90,20 @@ def saved_model_of(tfsm_layer):
     return tfsm_layer._reloaded_obj
 
 
+def slot_index(optimizer, variable):
+    """The index of `variable`'s slot variables in a Keras optimizer.
+
+    `optimizer._momentums[i]`, `optimizer._velocities[i]`: the lookup
+    Keras's own optimizers make in `update_step`.
+    """
+    return optimizer._get_variable_index(variable)
+
+
 __all__ = [
     "KERAS_VERSION_CHECKED",
     "is_functional",
     "layer_output_in",
     "producer_inputs",
     "saved_model_of",
+    "slot_index",
 ]

@@ -59,6 +59,24 @@ def test_matches_keras_batch_norm_outputs_gradients_statistics(training):
         np.testing.assert_allclose(a, b, rtol=1e-6, atol=1e-7)
 
 
+@pytest.mark.parametrize("trainable", [True, False])
+def test_inference_is_keras_batch_norm_bit_for_bit(trainable):
+    """Saved factors must compute exactly what the in-memory network does:
+    inference (and a frozen layer in training mode) is Keras's own code."""
+    x = tf.constant(_images())
+    stock, fused = _pair(x.shape)
+    for layer in (stock, fused):
+        layer.trainable = trainable
+    training = not trainable
+    eager = [layer(x, training=training) for layer in (stock, fused)]
+    traced = [
+        tf.function(lambda v, layer=layer: layer(v, training=training))(x)
+        for layer in (stock, fused)
+    ]
+    np.testing.assert_array_equal(eager[0], eager[1])
+    np.testing.assert_array_equal(traced[0], traced[1])
+
+
 def test_other_inputs_go_to_the_keras_layer():
     x = _images((4, 5))
     stock, fused = _pair(x.shape)
@@ -77,13 +95,13 @@ def test_config_roundtrip_and_registration():
     assert type(revived) is FusedBatchNormalization
 
 
-def test_simple_conv64_uses_it_when_asked_and_loads_keras_weights():
+def test_simple_conv64_batch_is_fused_and_keras_batch_is_keras():
     encoder = models.simple_conv64(widths=models.NARROW_WIDTHS)
     keras_batch = models.simple_conv64(
-        widths=models.NARROW_WIDTHS, normalization="batch"
+        widths=models.NARROW_WIDTHS, normalization="keras_batch"
     )
     batch = models.simple_conv64(
-        widths=models.NARROW_WIDTHS, normalization="fused_batch"
+        widths=models.NARROW_WIDTHS, normalization="batch"
     )
     for model in (encoder, keras_batch):
         assert not any(
@@ -112,7 +130,7 @@ def _with_keras_batch_norm(model):
 
 def test_factorization_step_same_losses_and_gradients_as_keras_batch_norm():
     config = demo.DemoConfig(
-        widths=models.NARROW_WIDTHS, latent_dim=8, normalization="fused_batch"
+        widths=models.NARROW_WIDTHS, latent_dim=8, normalization="batch"
     )
     teacher = demo.build_teacher(config)
     fused = demo.build_factorizer(

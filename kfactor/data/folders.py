@@ -7,6 +7,8 @@ and put in kfactor's format `(images, {task: labels})`.
 
 import os
 
+from kfactor.data.prefetch import prefetched
+
 import keras
 import tensorflow as tf
 
@@ -80,7 +82,7 @@ def load_image_folder(
         ),
         num_parallel_calls=tf.data.AUTOTUNE,
     )
-    return dataset.prefetch(tf.data.AUTOTUNE), names
+    return prefetched(dataset), names
 
 
 __all__ = [

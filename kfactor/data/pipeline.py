@@ -21,6 +21,7 @@ from kfactor.data.grid import DSPRITES_NUM_IMAGES
 from kfactor.data.grid import DSPRITES_STRIDES
 from kfactor.data.grid import DSPRITES_TASKS
 from kfactor.data.grid import index_to_factors
+from kfactor.data.prefetch import prefetched
 from kfactor.data.render import render_numpy
 from kfactor.data.render import render_tf
 from kfactor.validation import check_image_values
@@ -238,7 +239,7 @@ def dsprites_dataset(
         len(indices), batch_size, shuffle, seed, repeat, drop_remainder
     )
     ds = ds.map(render_batch, num_parallel_calls=tf.data.AUTOTUNE)
-    return ds.prefetch(tf.data.AUTOTUNE)
+    return prefetched(ds)
 
 
 def array_dataset(
@@ -326,7 +327,7 @@ def array_dataset(
         len(images), batch_size, shuffle, seed, repeat, drop_remainder
     )
     ds = ds.map(gather_batch, num_parallel_calls=tf.data.AUTOTUNE)
-    return ds.prefetch(tf.data.AUTOTUNE)
+    return prefetched(ds)
 
 
 __all__ = [

@@ -12,6 +12,7 @@ from kfactor.data.files import SHAPES3D_NUM_CLASSES
 from kfactor.data.files import SHAPES3D_TASKS
 from kfactor.data.grid import DSPRITES_NUM_CLASSES
 from kfactor.data.grid import DSPRITES_TASKS
+from kfactor.data.prefetch import prefetched
 
 import tensorflow as tf
 
@@ -148,7 +149,7 @@ def load_tfds(
     if repeat:
         ds = ds.repeat()
     ds = ds.batch(batch_size, drop_remainder=drop_remainder)
-    return ds.prefetch(tf.data.AUTOTUNE)
+    return prefetched(ds)
 
 
 __all__ = [

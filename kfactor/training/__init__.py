@@ -5,6 +5,7 @@ from kfactor.training import baselines
 from kfactor.training import callbacks
 from kfactor.training import distribute
 from kfactor.training import factorizer
+from kfactor.training import optimizers
 from kfactor.training import teacher
 from kfactor.training import tuning
 from kfactor.training.baselines import DistilledStudent
@@ -13,6 +14,7 @@ from kfactor.training.callbacks import CommonCollapseMonitor
 from kfactor.training.callbacks import CommonFactorCollapseWarning
 from kfactor.training.distribute import distributed_fit
 from kfactor.training.factorizer import Factorizer
+from kfactor.training.optimizers import FusedAdam
 from kfactor.training.teacher import compile_teacher
 from kfactor.training.teacher import warmup_cosine_adam
 from kfactor.training.tuning import FactorizationHyperModel
@@ -23,6 +25,7 @@ __all__ = [
     "DistilledStudent",
     "FactorizationHyperModel",
     "Factorizer",
+    "FusedAdam",
     "SingleTaskNetworks",
     "baselines",
     "callbacks",
@@ -30,6 +33,7 @@ __all__ = [
     "distribute",
     "distributed_fit",
     "factorizer",
+    "optimizers",
     "teacher",
     "tuning",
     "warmup_cosine_adam",

@@ -22,6 +22,8 @@ What stays `tf` and why: the step is TensorFlow's custom-step idiom
 `keras.ops` equivalent of a tape or of control dependencies.
 """
 
+from kfactor.training.optimizers import FusedAdam
+
 import keras
 import tensorflow as tf
 from keras import ops
@@ -62,9 +64,10 @@ class LossTermsModel(keras.Model):
         ]
 
     def compile(self, optimizer=None, **kwargs):
-        """Like `keras.Model.compile`; `optimizer` defaults to Adam(1e-3)."""
+        """Like `keras.Model.compile`; `optimizer` defaults to
+        `FusedAdam(1e-3)` (Keras's Adam on one kernel a variable)."""
         if optimizer is None:
-            optimizer = keras.optimizers.Adam(learning_rate=1e-3)
+            optimizer = FusedAdam(learning_rate=1e-3)
         super().compile(optimizer=optimizer, **kwargs)
 
     # === Hooks ===

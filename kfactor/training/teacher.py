@@ -12,6 +12,8 @@ with a linear warm-up and a cosine decay (`warmup_cosine_adam`).
 
 import math
 
+from kfactor.training.optimizers import FusedAdam
+
 import keras
 
 #: Share of the steps spent warming the learning rate up from 0.
@@ -67,15 +69,13 @@ def warmup_cosine_schedule(learning_rate, total_steps):
 
 
 def warmup_cosine_adam(learning_rate, total_steps):
-    """Adam on `warmup_cosine_schedule(learning_rate, total_steps)`.
+    """`FusedAdam` on `warmup_cosine_schedule(learning_rate, total_steps)`.
 
     Example:
 
     >>> optimizer = warmup_cosine_adam(3e-3, total_steps=1000)
     """
-    return keras.optimizers.Adam(
-        warmup_cosine_schedule(learning_rate, total_steps)
-    )
+    return FusedAdam(warmup_cosine_schedule(learning_rate, total_steps))
 
 
 def compile_teacher(
@@ -85,7 +85,7 @@ def compile_teacher(
 
     Args:
         teacher: a Keras model images -> `{task: logits}`.
-        optimizer: defaults to Adam(1e-3); see `warmup_cosine_adam`.
+        optimizer: defaults to `FusedAdam(1e-3)`; see `warmup_cosine_adam`.
         loss_weights: `"balanced"` (`balanced_loss_weights`), `None` (the
             reference's unweighted sum) or a dict task -> weight.
         jit_compile: passed to `compile`.
@@ -109,7 +109,7 @@ def compile_teacher(
         )
     teacher.trainable = True
     teacher.compile(
-        optimizer=optimizer or keras.optimizers.Adam(1e-3),
+        optimizer=optimizer or FusedAdam(1e-3),
         loss={
             t: keras.losses.SparseCategoricalCrossentropy(from_logits=True)
             for t in tasks

@@ -33,6 +33,7 @@ from kfactor.data.collect import collect_codes
 from kfactor.data.collect import concatenate_blocks
 from kfactor.objective import mi
 from kfactor.training.factorizer import Factorizer
+from kfactor.training.optimizers import FusedAdam
 
 import keras
 import keras_tuner
@@ -297,8 +298,8 @@ class FactorizationHyperModel(keras_tuner.HyperModel):
         return {k: v for k, v in options.items() if v is not None}
 
     def build_optimizer(self, hp):
-        """A new optimizer for one trial (Adam at `learning_rate`)."""
-        return keras.optimizers.Adam(self.learning_rate)
+        """A new optimizer for one trial (`FusedAdam` at `learning_rate`)."""
+        return FusedAdam(self.learning_rate)
 
     # === HyperModel ===
 

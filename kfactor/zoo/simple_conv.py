@@ -42,7 +42,7 @@ def scaled_widths(widths, width_multiplier):
     return tuple(max(1, int(round(w * width_multiplier))) for w in widths)
 
 
-NORMALIZATIONS = (None, "batch", "fused_batch")
+NORMALIZATIONS = (None, "batch", "keras_batch")
 
 
 def _conv_block(x, width, normalization, name):
@@ -64,7 +64,7 @@ def _conv_block(x, width, normalization, name):
         use_bias=False,
         name=name,
     )(x)
-    if normalization == "fused_batch":
+    if normalization == "batch":
         x = FusedBatchNormalization(name=f"{name}_bn")(x)
     else:
         x = keras.layers.BatchNormalization(name=f"{name}_bn")(x)
@@ -89,15 +89,15 @@ def simple_conv64(
         width_multiplier: scales every width (e.g. 0.5 for half width).
         input_shape: `(height, width, channels)` of the [0, 1] input images.
         normalization: `None` (the reference: convolution + bias + ReLU),
-            `"batch"`: each convolution without bias, then
-            `keras.layers.BatchNormalization`, then ReLU (what lets the
-            multi-task teacher leave the `shape` plateau within the demo's
-            budget; see `kfactor.training.teacher`), or `"fused_batch"`: the
-            same with `kfactor.layers.normalization.FusedBatchNormalization`,
-            the Keras layer on TensorFlow's one-kernel fused batch norm (opt-in:
-            a faster training step in A/B, but a saved factor's logits then
-            differ from the in-memory network's by float32 rounding, 5.3e-5
-            in the demo, where Keras's batch norm gives exactly 0).
+            `"batch"`: each convolution without bias, then batch
+            normalization, then ReLU (what lets the multi-task teacher
+            leave the `shape` plateau within the demo's budget; see
+            `kfactor.training.teacher`). The layer is
+            `kfactor.layers.normalization.FusedBatchNormalization`:
+            `keras.layers.BatchNormalization` trained on TensorFlow's
+            one-kernel fused batch norm, Keras's own code in inference (so
+            saved factors compute exactly what the in-memory networks do).
+            `"keras_batch"`: the same with `keras.layers.BatchNormalization`.
         name: the model's name.
 
     Returns:
