@@ -58,9 +58,7 @@ def _update_ops(optimizer):
     variable = keras.Variable(np.ones(3, "float32"))
     optimizer.build([variable])
     update = tf.function(lambda g: optimizer.apply([g], [variable]))
-    graph = update.get_concrete_function(
-        tf.TensorSpec((3,), tf.float32)
-    ).graph
+    graph = update.get_concrete_function(tf.TensorSpec((3,), tf.float32)).graph
     ops = {op.type for op in graph.get_operations()}
     for function in graph._functions.values():
         ops |= {node.op for node in function.definition.node_def}
@@ -97,7 +95,5 @@ def test_config_roundtrip_and_registration():
 
 
 def test_docstring_examples():
-    result = doctest.testmod(
-        optimizers, extraglobs={"np": np, "keras": keras}
-    )
+    result = doctest.testmod(optimizers, extraglobs={"np": np, "keras": keras})
     assert result.failed == 0 and result.attempted > 0
