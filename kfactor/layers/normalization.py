@@ -1,10 +1,11 @@
 """`FusedBatchNormalization`: Keras batch norm on TensorFlow's one kernel.
 
 Keras 3 computes batch normalization from `moments` and element-wise ops:
-several passes over the activations, forward and backward. On 4-D
-channels-last float32 inputs this layer calls `FusedBatchNormV3` instead
-(one kernel each way), with the same weights, the same moving-statistics
-update and the same results to float rounding. Measured on the benchmark's
+several passes over the activations, forward and backward. In training, on
+4-D channels-last float32 inputs, this layer calls `FusedBatchNormV3`
+instead (one kernel each way), with the same weights, the same
+moving-statistics update and the same results to float rounding. In
+inference it is Keras's layer, bit for bit. Measured on the benchmark's
 narrow factorization step (batch 128, interleaved A/B): 1.42x the Keras
 layer; the step without batch norm is 1.73x (`benchmarks/fused_encoders.py
 --what step`).
@@ -16,7 +17,7 @@ import tensorflow as tf
 
 @keras.saving.register_keras_serializable(package="kfactor")
 class FusedBatchNormalization(keras.layers.BatchNormalization):
-    """`keras.layers.BatchNormalization` that runs on `FusedBatchNormV3`.
+    """`keras.layers.BatchNormalization` that trains on `FusedBatchNormV3`.
 
     Same arguments, weights and config as the Keras layer. Inputs it cannot
     fuse (not 4-D channels-last float32, a mask, renorm, synchronized) go
