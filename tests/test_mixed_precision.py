@@ -1,5 +1,7 @@
 """Mixed precision: float16/bfloat16 compute, float32 losses, same accuracy."""
 
+import kfactor
+
 import keras
 import numpy as np
 import pytest
@@ -75,3 +77,30 @@ def test_mixed_policies_train_to_the_float32_accuracy(teacher, policy):
         np.testing.assert_allclose(
             accuracy[name], accuracy["float32"], atol=0.05, err_msg=name
         )
+
+
+def test_a_fit_whose_updates_the_loss_scale_skips_trained_its_batches(teacher):
+    # A LossScaleOptimizer skips (and does not count) a step whose scaled
+    # gradients overflow, as mixed_float16's first steps do: that is no
+    # empty dataset. Measured: `fit` called it one before BatchCounter.
+    factorizer = fixtures.tiny_factorizer(teacher, tasks=list(TASKS))
+    optimizer = keras.optimizers.LossScaleOptimizer(
+        kfactor.FusedAdam(), initial_scale=3e38
+    )
+    factorizer.compile(optimizer=optimizer)
+    before = [w.numpy() for w in factorizer.trainable_weights]
+    history = factorizer.fit(blob_dataset(16).take(1), verbose=0)
+    assert int(optimizer.iterations.numpy()) == 0  # the update was skipped
+    assert float(optimizer.dynamic_scale.numpy()) < 3e38
+    for old, new in zip(before, factorizer.trainable_weights):
+        np.testing.assert_array_equal(old, new.numpy())
+    assert np.isfinite(history.history["loss"]).all()
+
+
+def test_an_empty_dataset_is_still_refused_with_a_loss_scale(teacher):
+    factorizer = fixtures.tiny_factorizer(teacher, tasks=list(TASKS))
+    factorizer.compile(
+        optimizer=keras.optimizers.LossScaleOptimizer(kfactor.FusedAdam())
+    )
+    with pytest.raises(ValueError, match="at least one batch"):
+        factorizer.fit(blob_dataset(16).take(0), verbose=0)

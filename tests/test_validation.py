@@ -146,6 +146,22 @@ def test_fit_refuses_an_empty_dataset(factorizer, eager, empty):
         factorizer.fit(data, verbose=0)
 
 
+def test_fit_passes_positional_arguments_and_the_callers_callbacks(
+    factorizer,
+):
+    # fit adds its batch counter to the caller's callbacks, by position too.
+    epochs = []
+    callback = keras.callbacks.LambdaCallback(
+        on_epoch_end=lambda epoch, logs: epochs.append(epoch)
+    )
+    data = dataset(*blobs())
+    history = factorizer.fit(data, None, None, 2, 0, [callback])
+    assert epochs == [0, 1] and len(history.history["loss"]) == 2
+    callbacks = keras.callbacks.CallbackList([callback], model=factorizer)
+    factorizer.fit(data, epochs=1, verbose=0, callbacks=callbacks)
+    assert epochs == [0, 1, 0]
+
+
 def test_fit_checks_array_inputs_too(factorizer):
     images, labels = blobs()
     labels["col"] = labels["col"].astype("float32")

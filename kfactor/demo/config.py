@@ -147,7 +147,9 @@ def dsprites_splits(config):
     Keras's `fit` makes a new iterator of a finite dataset every epoch, and
     on 2 CPU cores the first step of about half the epochs then stalled for
     16-20 s (measured: teacher epochs of 40 s instead of 22 s); one
-    iterator over a repeated dataset does not.
+    iterator over a repeated dataset does not. (The likely cause, found
+    later: an iterator's teardown waited for tf.data's autotuner, now off
+    in kfactor's pipelines; see `kfactor.data.prefetch`.)
     """
     train, test = split_indices(config)
     train_ds = data_lib.dsprites_dataset(

@@ -4,11 +4,11 @@ Construction checks (`check_teacher`, `image_shape`, `check_tasks`,
 `check_value_range`, `resolve_losses`) raise at once; the in-step checks
 (`batch_assertions`, `loss_assertions`) are `tf.debugging` assert ops that
 the step runs before its update (`kfactor.training.step`), and the `fit`
-helpers (`optimizer_iterations`, `epochs_to_run`) tell an empty dataset.
+helpers (`fit_arguments`, `BatchCounter`, `check_some_batch_trained`) tell
+an empty dataset.
 
 What stays `tf` and why: the in-step asserts are `tf.debugging` ops
-ordered by `tf.control_dependencies`, and a `MirroredVariable`'s step
-count is read with `tf.convert_to_tensor`; `keras.ops` has neither.
+ordered by `tf.control_dependencies`; `keras.ops` has none.
 """
 
 import inspect
@@ -125,27 +125,49 @@ def loss_assertions(total, terms, after):
     return [c for c in checks if c is not None]
 
 
-def optimizer_iterations(optimizer):
-    """The optimizer's step count (also a MirroredVariable's); `None`
-    without an optimizer."""
-    if optimizer is None:
-        return None
-    return int(tf.convert_to_tensor(optimizer.iterations).numpy())
-
-
-def epochs_to_run(x, y, args, kwargs):
-    """How many epochs a `keras.Model.fit(x, y, *args, **kwargs)` asks for."""
+def fit_arguments(x, y, args, kwargs):
+    """The arguments of a `keras.Model.fit(x, y, *args, **kwargs)` call, by
+    name (defaults filled in)."""
     bound = inspect.signature(keras.Model.fit).bind(None, x, y, *args, **kwargs)
     bound.apply_defaults()
-    return bound.arguments["epochs"] - bound.arguments["initial_epoch"]
+    arguments = dict(bound.arguments)
+    del arguments["self"]
+    extra = arguments.pop("kwargs", {})
+    return {**arguments, **extra}
 
 
-def check_some_batch_trained(steps_before, optimizer, x, y, args, kwargs):
-    """Raises if a `fit(x, y, *args, **kwargs)` that asked for epochs left
-    the optimizer at `steps_before` steps: its data yielded no batch."""
-    if optimizer_iterations(optimizer) != steps_before:
-        return
-    if not epochs_to_run(x, y, args, kwargs):
+class BatchCounter(keras.callbacks.Callback):
+    """Counts the training batches a `fit` ran.
+
+    The optimizer's step count is no such count: a `LossScaleOptimizer`
+    skips the update (and the count) of a step whose scaled gradients
+    overflow, as mixed_float16 training's first steps do.
+    """
+
+    def __init__(self):
+        super().__init__()
+        self.batches = 0
+
+    def on_train_batch_end(self, batch, logs=None):
+        self.batches += 1
+
+
+def with_batch_counter(arguments):
+    """`(fit arguments with a BatchCounter among the callbacks, counter)`."""
+    counter = BatchCounter()
+    callbacks = arguments["callbacks"]
+    if isinstance(callbacks, keras.callbacks.CallbackList):
+        # Keras adds no History or progress bar to a CallbackList: nor here.
+        callbacks = keras.callbacks.CallbackList([callbacks, counter])
+    else:
+        callbacks = [*(callbacks or []), counter]
+    return {**arguments, "callbacks": callbacks}, counter
+
+
+def check_some_batch_trained(batches, arguments):
+    """Raises if a `fit` with `arguments` (`fit_arguments`) asked for epochs
+    but ran `batches == 0`: its data yielded no batch."""
+    if batches or arguments["epochs"] <= arguments["initial_epoch"]:
         return
     raise ValueError(
         "Expected the training data to yield at least one batch. "
@@ -156,14 +178,15 @@ def check_some_batch_trained(steps_before, optimizer, x, y, args, kwargs):
 
 
 __all__ = [
+    "BatchCounter",
     "batch_assertions",
     "check_some_batch_trained",
     "check_tasks",
     "check_teacher",
     "check_value_range",
-    "epochs_to_run",
+    "fit_arguments",
     "image_shape",
     "loss_assertions",
-    "optimizer_iterations",
     "resolve_losses",
+    "with_batch_counter",
 ]

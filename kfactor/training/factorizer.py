@@ -212,7 +212,8 @@ class Factorizer(FactorNetworks, LossTermsModel):
         one traces its step afresh.
         """
         validation.check_fit_inputs(x, y, self.image_shape, self.task_names)
-        validation_data = kwargs.get("validation_data")
+        arguments = checks.fit_arguments(x, y, args, kwargs)
+        validation_data = arguments["validation_data"]
         if isinstance(validation_data, tf.data.Dataset):
             validation.check_element_spec(
                 validation_data, self.image_shape, self.task_names
@@ -223,12 +224,9 @@ class Factorizer(FactorNetworks, LossTermsModel):
             # failure would leave half-made optimizer variables).
             with self.distribute_strategy.scope():
                 optimizer.build(self.trainable_variables)
-        steps = checks.optimizer_iterations(optimizer)
-        history = self._run_checked(super().fit, x, y, *args, **kwargs)
-        if steps is not None:
-            checks.check_some_batch_trained(
-                steps, self.optimizer, x, y, args, kwargs
-            )
+        arguments, counter = checks.with_batch_counter(arguments)
+        history = self._run_checked(super().fit, **arguments)
+        checks.check_some_batch_trained(counter.batches, arguments)
         return history
 
     def evaluate(self, x=None, y=None, *args, **kwargs):
