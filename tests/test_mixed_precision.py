@@ -82,7 +82,7 @@ def test_mixed_policies_train_to_the_float32_accuracy(teacher, policy):
 def test_a_fit_whose_updates_the_loss_scale_skips_trained_its_batches(teacher):
     # A LossScaleOptimizer skips (and does not count) a step whose scaled
     # gradients overflow, as mixed_float16's first steps do: that is no
-    # empty dataset. Measured: `fit` called it one before BatchCounter.
+    # empty dataset (the old check, by step count, said it was: checked).
     factorizer = fixtures.tiny_factorizer(teacher, tasks=list(TASKS))
     optimizer = keras.optimizers.LossScaleOptimizer(
         kfactor.FusedAdam(), initial_scale=3e38
