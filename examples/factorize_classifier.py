@@ -202,7 +202,7 @@ def run(
         kd_temperature=10.0,
         **features,
     )
-    factorizer.compile(optimizer=keras.optimizers.Adam(learning_rate))
+    factorizer.compile(optimizer=kfactor.FusedAdam(learning_rate))
     history = factorizer.fit(
         train, validation_data=test, epochs=epochs, verbose=verbose
     )

@@ -2,7 +2,7 @@
 
 ```python
 factorizer = kfactor.Factorizer(teacher, common=encoder, tasks=encoders)
-factorizer.compile(optimizer=keras.optimizers.Adam(1e-3))
+factorizer.compile(optimizer=kfactor.FusedAdam(1e-3))
 factorizer.fit(train_ds, validation_data=test_ds, epochs=3)
 network = factorizer.factor_network("shape")   # images -> logits
 ```
