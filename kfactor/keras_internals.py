@@ -19,9 +19,9 @@ task factor also serves `encode`. The loaded SavedModel is the private
 
 ## Optimizers
 
-A Keras optimizer keeps its slot variables (Adam's `_momentums`,
-`_velocities`) in lists indexed by the private
-`BaseOptimizer._get_variable_index` (`slot_index`).
+Keras's Adam keeps its slot variables in the private lists `_momentums`
+and `_velocities`, indexed by the private
+`BaseOptimizer._get_variable_index` (`adam_slots`).
 
 These attributes are used nowhere else in kfactor;
 `tests/test_keras_internals.py` checks them against the Keras version in
@@ -90,20 +90,18 @@ def saved_model_of(tfsm_layer):
     return tfsm_layer._reloaded_obj
 
 
-def slot_index(optimizer, variable):
-    """The index of `variable`'s slot variables in a Keras optimizer.
-
-    `optimizer._momentums[i]`, `optimizer._velocities[i]`: the lookup
-    Keras's own optimizers make in `update_step`.
-    """
-    return optimizer._get_variable_index(variable)
+def adam_slots(optimizer, variable):
+    """`(momentum, velocity)`: `variable`'s slot variables in a Keras Adam
+    (the lookup Keras's own `Adam.update_step` makes)."""
+    index = optimizer._get_variable_index(variable)
+    return optimizer._momentums[index], optimizer._velocities[index]
 
 
 __all__ = [
     "KERAS_VERSION_CHECKED",
+    "adam_slots",
     "is_functional",
     "layer_output_in",
     "producer_inputs",
     "saved_model_of",
-    "slot_index",
 ]

@@ -91,13 +91,15 @@ def test_saved_model_of_a_tfsm_layer_is_the_loaded_object(tmp_path):
     np.testing.assert_allclose(restored.serve(x), layer(x))
 
 
-def test_slot_index_finds_each_variables_adam_slots():
+def test_adam_slots_finds_each_variables_slots():
     variables = [keras.Variable(np.zeros(n, "float32")) for n in (2, 3, 4)]
     optimizer = keras.optimizers.Adam()
     optimizer.build(variables)
     for variable in variables:
-        index = keras_internals.slot_index(optimizer, variable)
-        assert optimizer._momentums[index].shape == variable.shape
-        assert optimizer._velocities[index].shape == variable.shape
+        momentum, velocity = keras_internals.adam_slots(optimizer, variable)
+        assert momentum.shape == variable.shape
+        assert velocity.shape == variable.shape
+        assert momentum is not velocity
         # TF's update passes the backing tf.Variable: found the same.
-        assert keras_internals.slot_index(optimizer, variable.value) == index
+        same = keras_internals.adam_slots(optimizer, variable.value)
+        assert same[0] is momentum and same[1] is velocity

@@ -2,6 +2,7 @@
 
 import doctest
 
+from kfactor import keras_internals
 from kfactor.training import optimizers
 from kfactor.training.optimizers import FusedAdam
 
@@ -35,8 +36,8 @@ def _train(optimizer, steps=20, seed=0, strategy=None):
         update(
             [tf.constant(rng.normal(size=s).astype("float32")) for s in SHAPES]
         )
-    slots = [*optimizer._momentums, *optimizer._velocities]
-    return [v.numpy() for v in [*variables, *slots]]
+    slots = [keras_internals.adam_slots(optimizer, v) for v in variables]
+    return [v.numpy() for v in [*variables, *sum(slots, ())]]
 
 
 def _options():

@@ -146,6 +146,14 @@ def test_fit_refuses_an_empty_dataset(factorizer, eager, empty):
         factorizer.fit(data, verbose=0)
 
 
+def test_fit_that_asks_for_no_epoch_accepts_an_empty_dataset(factorizer):
+    # initial_epoch == epochs trains nothing: no batch is expected. (The
+    # filter hides the emptiness from the cardinality check before fit.)
+    empty = dataset(*blobs()).filter(lambda x, y: False)
+    history = factorizer.fit(empty, epochs=1, initial_epoch=1, verbose=0)
+    assert history.history == {}
+
+
 def test_fit_passes_positional_arguments_and_the_callers_callbacks(
     factorizer,
 ):

@@ -132,8 +132,7 @@ def fit_arguments(x, y, args, kwargs):
     bound.apply_defaults()
     arguments = dict(bound.arguments)
     del arguments["self"]
-    extra = arguments.pop("kwargs", {})
-    return {**arguments, **extra}
+    return arguments
 
 
 class BatchCounter(keras.callbacks.Callback):

@@ -53,14 +53,14 @@ class FusedAdam(keras.optimizers.Adam):
         if not self._fusable(gradient, variable):
             return super().update_step(gradient, variable, learning_rate)
         dtype = variable.dtype
-        index = keras_internals.slot_index(self, variable)
+        momentum, velocity = keras_internals.adam_slots(self, variable)
         step = tf.cast(self.iterations + 1, dtype)
         beta_1 = tf.cast(self.beta_1, dtype)
         beta_2 = tf.cast(self.beta_2, dtype)
         tf.raw_ops.ResourceApplyAdam(
             var=variable.handle,
-            m=self._momentums[index].handle,
-            v=self._velocities[index].handle,
+            m=momentum.handle,
+            v=velocity.handle,
             beta1_power=tf.pow(beta_1, step),
             beta2_power=tf.pow(beta_2, step),
             lr=tf.cast(learning_rate, dtype),
