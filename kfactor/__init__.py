@@ -33,7 +33,7 @@ from kfactor.layers.factor_layers import TaskFactor
 from kfactor.objective import health
 from kfactor.objective import losses
 from kfactor.objective import mi
-from kfactor.objective.losses import imb_objective
+from kfactor.objective.imb import imb_objective
 from kfactor.training import distribute
 from kfactor.training import tuning
 from kfactor.training.baselines import DistilledStudent

@@ -8,8 +8,7 @@ L = w_max * InfoMax + w_min * InfoMin + w_kd * KD + w_cls * CE(Head(z_c + z_t))
     + w_task * CE(TaskHead(z_t))
 ```
 
-`imb_objective(**options)` builds the default list, with the reference dSprites
-configuration's weights (method reference section 2.2).
+`kfactor.objective.imb.imb_objective(**options)` builds the default list.
 
 The terms are `keras.ops` over `kfactor.objective.divergences`. What stays
 TensorFlow and why: `SoftTargetKD`'s KL is TFP's (`tfd.kl_divergence` of
@@ -45,7 +44,9 @@ FactorOutputs = collections.namedtuple(
         "task_codes",
         "logits",
         "aux_logits",
+        "teacher_raw_features",
     ],
+    defaults=(None,),
 )
 FactorOutputs.__doc__ = """Everything one factorization forward pass produced.
 
@@ -53,7 +54,9 @@ Fields: `teacher_logits` and `logits`/`aux_logits` are dicts task -> logits
 (combined head and auxiliary head); `teacher_features` (projected) and
 `common_features` are lists, one entry per InfoMax level; `common_code` is
 `z_common`; `task_codes` is a dict task ->
-`kfactor.layers.factor_layers.TaskCode`.
+`kfactor.layers.factor_layers.TaskCode`; `teacher_raw_features` are the
+teacher's features before the InfoMax projections (frozen, one per level;
+`None` where a model has no teacher features).
 """
 
 
@@ -68,6 +71,13 @@ class FactorLoss:
     Subclasses implement `compute_loss`, which returns the unweighted term;
     the `Factorizer` multiplies it by `weight`, reports it as `<name>_loss`
     and adds it to the total.
+
+    A term that learns (a regressor, an adversary) or keeps state (a memory
+    queue) creates its Keras layers in `build(outputs)`, which the
+    `Factorizer` calls once on a probe forward pass, and lists them in
+    `layers`: their weights train with the factors and are never saved with
+    them. `update_state(outputs)` runs after each *training* step's loss.
+    A built term belongs to one `Factorizer`.
 
     Args:
         weight: the term's weight in the total loss.
@@ -96,6 +106,35 @@ class FactorLoss:
 
     def validate(self, factorizer):
         """Raises if this term cannot work with `factorizer`'s factors."""
+
+    @property
+    def layers(self):
+        """The Keras layers this term owns (made by `build`)."""
+        return list(getattr(self, "_layers", []))
+
+    def build(self, outputs):
+        """Makes the term's layers from one `FactorOutputs` (probe pass).
+
+        Raises:
+            ValueError: if the term was built already (by another
+                `Factorizer`).
+        """
+        if getattr(self, "_built", False):
+            raise ValueError(
+                f"This {type(self).__name__} is already built for another "
+                "Factorizer, and its layers would be shared. Fix: give each "
+                "Factorizer its own loss objects (e.g. a fresh "
+                "kfactor.imb_objective(...))."
+            )
+        self._layers = self.make_layers(outputs)
+        self._built = True
+
+    def make_layers(self, outputs):
+        """Returns the term's built layers (none by default)."""
+        return []
+
+    def update_state(self, outputs):
+        """Updates the term's state after a training step's loss."""
 
     def get_config(self):
         return {"weight": self.weight}
@@ -340,56 +379,6 @@ class AuxTaskLoss(TaskLoss):
     _logits_field = "aux_logits"
 
 
-KD_LOSSES = {"mse": LogitsKD, "soft_target": SoftTargetKD}
-
-
-def imb_objective(
-    infomax_weight=1.0,
-    infomax_estimator="infonce",
-    infomax_temperature=0.1,
-    beta=1e-3,
-    infomin_mode="auto",
-    kd="mse",
-    kd_weight=0.1,
-    kd_temperature=4.0,
-    cls_weight=1.0,
-    task_weight=1.0,
-    label_smoothing=REFERENCE_LABEL_SMOOTHING,
-):
-    """Builds the InfoMax-Bottleneck objective, one `FactorLoss` per term.
-
-    Defaults are the reference dSprites configuration (lambda_feat 1,
-    beta 1e-3, logits-MSE KD 0.1, task_weight 1) with the reference's label
-    smoothing on both heads. A term whose weight is 0 is left out.
-
-    Example:
-
-    >>> [loss.name for loss in imb_objective(beta=0.0)]
-    ['infomax', 'kd', 'cls', 'aux']
-    """
-    if kd not in KD_LOSSES:
-        raise ValueError(
-            f"Expected kd in {sorted(KD_LOSSES)}. Received: {kd!r}"
-        )
-    kd_loss = (
-        LogitsKD(kd_weight)
-        if kd == "mse"
-        else SoftTargetKD(kd_weight, temperature=kd_temperature)
-    )
-    losses = [
-        InfoMaxLoss(
-            infomax_weight,
-            estimator=infomax_estimator,
-            temperature=infomax_temperature,
-        ),
-        InfoMinLoss(beta, mode=infomin_mode),
-        kd_loss,
-        TaskLoss(cls_weight, label_smoothing=label_smoothing),
-        AuxTaskLoss(task_weight, label_smoothing=label_smoothing),
-    ]
-    return [loss for loss in losses if loss.weight > 0]
-
-
 def total_loss(losses, outputs, labels):
     """Returns `(total, {"<name>_loss": weighted term})`."""
     terms = {
@@ -409,6 +398,5 @@ __all__ = [
     "LogitsKD",
     "SoftTargetKD",
     "TaskLoss",
-    "imb_objective",
     "total_loss",
 ]

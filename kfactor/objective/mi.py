@@ -23,6 +23,13 @@ import tensorflow_probability as tfp
 _tfp_mi = tfp.vi.mutual_information
 
 
+def l2_normalize(x, name=None):
+    """`x_i / (||x_i|| + 1e-10)`, row by row (as the authors' code)."""
+    with tf.name_scope(name or "l2_normalize"):
+        x = tf.convert_to_tensor(x, dtype_hint=tf.float32)
+        return x / (tf.norm(x, axis=-1, keepdims=True) + 1e-10)
+
+
 def cosine_scores(x, y, temperature=1.0, name=None):
     """The cosine critic: `scores[i, j] = cos(x_i, y_j) / temperature`.
 
@@ -44,11 +51,10 @@ def cosine_scores(x, y, temperature=1.0, name=None):
     [1.0, 1.0, 1.0]
     """
     with tf.name_scope(name or "cosine_scores"):
-        x = tf.convert_to_tensor(x, dtype_hint=tf.float32)
-        y = tf.convert_to_tensor(y, dtype_hint=tf.float32)
-        x = x / (tf.norm(x, axis=-1, keepdims=True) + 1e-10)
-        y = y / (tf.norm(y, axis=-1, keepdims=True) + 1e-10)
-        return tf.matmul(x, y, transpose_b=True) / temperature
+        return (
+            tf.matmul(l2_normalize(x), l2_normalize(y), transpose_b=True)
+            / temperature
+        )
 
 
 def info_nce(scores, joint_sample_mask=None, name=None):
@@ -80,6 +86,52 @@ def info_nce(scores, joint_sample_mask=None, name=None):
             )
         log_n = tf.math.log(tf.cast(tf.shape(scores)[-1], scores.dtype))
         marginal = tf.reduce_mean(tf.reduce_logsumexp(scores, -1), -1) - log_n
+        return joint - marginal
+
+
+def info_nce_with_memory(scores, memory_scores, memory_valid=None, name=None):
+    """InfoNCE whose negatives are the batch and `K` remembered samples.
+
+    `scores[i, j] = f(x_i, y_j)` over the batch (positives on the
+    diagonal), `memory_scores[i, k] = f(x_i, m_k)` against a memory of
+    earlier `y` samples, of which `memory_valid` (a `[K]` boolean mask, all
+    by default) says which hold one:
+
+    ```none
+    I = E_i[ f(x_i, y_i) - log (1/(B + K)) (sum_j exp f(x_i, y_j)
+                                            + sum_k exp f(x_i, m_k)) ]
+      <= log(B + K)
+    ```
+
+    with `K` the number of valid memory rows. It is the InfoNCE bound with
+    `B + K` candidates, so its ceiling rises with the memory.
+
+    Example:
+
+    >>> ideal = 50.0 * tf.eye(4)          # each x names its own y
+    >>> memory = tf.zeros((4, 60))        # 60 remembered negatives
+    >>> round(float(info_nce_with_memory(ideal, memory - 50.0)), 3)
+    4.159
+    """
+    with tf.name_scope(name or "info_nce_with_memory"):
+        scores = tf.convert_to_tensor(scores, dtype_hint=tf.float32)
+        memory_scores = tf.convert_to_tensor(memory_scores, dtype=scores.dtype)
+        batch = tf.cast(tf.shape(scores)[-1], scores.dtype)
+        if memory_valid is None:
+            remembered = tf.cast(tf.shape(memory_scores)[-1], scores.dtype)
+        else:
+            memory_valid = tf.convert_to_tensor(memory_valid, dtype=tf.bool)
+            remembered = tf.reduce_sum(tf.cast(memory_valid, scores.dtype))
+            memory_scores = tf.where(
+                memory_valid,
+                memory_scores,
+                tf.constant(-float("inf"), scores.dtype),
+            )
+        candidates = tf.concat([scores, memory_scores], axis=-1)
+        joint = tf.reduce_mean(tf.linalg.diag_part(scores), axis=-1)
+        marginal = tf.reduce_mean(
+            tf.reduce_logsumexp(candidates, axis=-1), axis=-1
+        ) - tf.math.log(batch + remembered)
         return joint - marginal
 
 
@@ -196,6 +248,8 @@ __all__ = [
     "donsker_varadhan_reference",
     "get_estimator",
     "info_nce",
+    "info_nce_with_memory",
+    "l2_normalize",
     "jensen_shannon",
     "nguyen_wainwright_jordan",
 ]

@@ -15,6 +15,7 @@ import inspect
 
 from kfactor import validation
 from kfactor.factors import manifest as manifest_lib
+from kfactor.objective import imb as imb_lib
 from kfactor.objective import losses as losses_lib
 
 import keras
@@ -80,10 +81,10 @@ def resolve_losses(losses, objective_options, factorizer):
     if losses is None:
         validation.check_options(
             objective_options,
-            inspect.signature(losses_lib.imb_objective).parameters,
+            inspect.signature(imb_lib.imb_objective).parameters,
             "objective option (kfactor.imb_objective argument)",
         )
-        losses = losses_lib.imb_objective(**objective_options)
+        losses = imb_lib.imb_objective(**objective_options)
     elif objective_options:
         raise ValueError(
             "Pass either losses=[...] or objective options, not both. "

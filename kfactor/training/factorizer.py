@@ -85,7 +85,7 @@ class Factorizer(FactorNetworks, LossTermsModel):
             became NaN or Inf, before that step's update. False: train on
             (as Keras does without `TerminateOnNaN`).
         **objective_options: arguments of
-        `kfactor.objective.losses.imb_objective`
+        `kfactor.objective.imb.imb_objective`
             (e.g. `beta=1e-3`, `infomax_estimator="infonce"`); a misspelt
             one is a `TypeError` naming the nearest valid option.
 
@@ -135,6 +135,7 @@ class Factorizer(FactorNetworks, LossTermsModel):
         self.factor_losses = checks.resolve_losses(
             losses, objective_options, self
         )
+        self._init_loss_layers()
         self._init_metrics()
         self.built = True
 
@@ -167,6 +168,16 @@ class Factorizer(FactorNetworks, LossTermsModel):
         _, teacher_feats = self.teacher_reader(probe)
         _, common_feats = self._common_forward(probe, training=False)
         self.projections = infomax.projections(teacher_feats, common_feats)
+
+    def _init_loss_layers(self):
+        """Builds the terms' own layers (regressors, adversaries, queues)
+        on a probe pass; tracked here, so they train with the factors."""
+        probe = self._forward(ops.zeros((2, *self.image_shape)), False)
+        for loss in self.factor_losses:
+            loss.build(probe)
+        self.loss_layers = [
+            layer for loss in self.factor_losses for layer in loss.layers
+        ]
 
     def _init_metrics(self):
         self._init_trackers(
@@ -281,6 +292,9 @@ class Factorizer(FactorNetworks, LossTermsModel):
         total, terms = losses_lib.total_loss(
             self.factor_losses, outputs, labels
         )
+        if training:
+            for loss in self.factor_losses:
+                loss.update_state(outputs)
         return total, terms, outputs
 
     def _update_extra_metrics(self, outputs):
@@ -330,6 +344,7 @@ class Factorizer(FactorNetworks, LossTermsModel):
             task_codes=task_codes,
             logits=logits,
             aux_logits=aux_logits,
+            teacher_raw_features=teacher_features,
         )
 
     def call(self, images, training=False):

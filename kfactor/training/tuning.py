@@ -164,7 +164,7 @@ class FactorizationHyperModel(keras_tuner.HyperModel):
             `{"jit_compile": True}` or `{"run_eagerly": True}`.
         name: name of the hypermodel.
         tunable: whether its hyper-parameters join the search space.
-        **fixed_options: `kfactor.objective.losses.imb_objective` options held
+        **fixed_options: `kfactor.objective.imb.imb_objective` options held
         fixed
             (a searched one, e.g. `beta=1e-3`, leaves the search).
 
@@ -246,7 +246,7 @@ class FactorizationHyperModel(keras_tuner.HyperModel):
             hp: a `keras_tuner.HyperParameters`.
 
         Returns:
-            dict of the searched `kfactor.objective.losses.imb_objective`
+            dict of the searched `kfactor.objective.imb.imb_objective`
             options (defaults: the reference dSprites configuration).
         """
         options = {

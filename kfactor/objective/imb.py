@@ -1,0 +1,113 @@
+"""`imb_objective`: the default list of InfoMax-Bottleneck loss terms.
+
+```none
+L = w_max * InfoMax + w_hint * Hint + w_queue * QueueInfoMax
+    + w_min * InfoMin + w_kd * KD + w_cls * CE(Head(z_c + z_t))
+    + w_task * CE(TaskHead(z_t)) + w_adv * CrossTaskAdversary
+```
+
+The reference (method reference section 2.2) has the InfoMax, InfoMin,
+KD and the two CE terms; the hint, the queue bound and the cross-task
+adversary are kfactor's (section 8: what moves the teacher's knowledge into
+a common factor that starts at random, and what keeps task codes to their
+task). Which of them are on by default was chosen by measurement
+(docs/RESULTS.md).
+"""
+
+from kfactor.objective.cross_task import CrossTaskAdversary
+from kfactor.objective.losses import REFERENCE_LABEL_SMOOTHING
+from kfactor.objective.losses import AuxTaskLoss
+from kfactor.objective.losses import InfoMaxLoss
+from kfactor.objective.losses import InfoMinLoss
+from kfactor.objective.losses import LogitsKD
+from kfactor.objective.losses import SoftTargetKD
+from kfactor.objective.losses import TaskLoss
+from kfactor.objective.transfer import HintLoss
+from kfactor.objective.transfer import QueueInfoMaxLoss
+
+KD_LOSSES = {"mse": LogitsKD, "soft_target": SoftTargetKD}
+
+
+def imb_objective(
+    infomax_weight=1.0,
+    infomax_estimator="infonce",
+    infomax_temperature=0.1,
+    hint_weight=0.0,
+    queue_weight=0.0,
+    queue_size=4096,
+    beta=1e-3,
+    infomin_mode="auto",
+    kd="mse",
+    kd_weight=0.1,
+    kd_temperature=4.0,
+    cls_weight=1.0,
+    task_weight=1.0,
+    label_smoothing=REFERENCE_LABEL_SMOOTHING,
+    adversary_weight=0.0,
+    adversary_reversal=1.0,
+    adversary_exclude=(),
+):
+    """Builds the InfoMax-Bottleneck objective, one `FactorLoss` per term.
+
+    A term whose weight is 0 is left out.
+
+    Args:
+        infomax_weight: lambda_feat of `InfoMaxLoss` (in-batch bound).
+        infomax_estimator: its bound (`kfactor.objective.mi.ESTIMATORS`).
+        infomax_temperature: its critic's temperature.
+        hint_weight: weight of `HintLoss`, the regression of each
+            standardized teacher feature on the common feature.
+        queue_weight: weight of `QueueInfoMaxLoss`, InfoNCE against a queue
+            of `queue_size` earlier teacher features.
+        queue_size: K of the queue.
+        beta: `InfoMinLoss`'s weight (the bottleneck).
+        infomin_mode: `InfoMinLoss`'s mode.
+        kd: `"mse"` (`LogitsKD`) or `"soft_target"` (`SoftTargetKD`).
+        kd_weight: lambda_kd.
+        kd_temperature: T of the soft-target KD.
+        cls_weight: weight of the factor networks' CE, `Head(z_c + z_t)`.
+        task_weight: weight of the auxiliary heads' CE, `TaskHead(z_t)`.
+        label_smoothing: of both CE terms.
+        adversary_weight: weight of `CrossTaskAdversary`.
+        adversary_reversal: its gradient-reversal scale.
+        adversary_exclude: its `(code task, label task)` pairs left out.
+
+    Example:
+
+    >>> [loss.name for loss in imb_objective(beta=0.0)]
+    ['infomax', 'kd', 'cls', 'aux']
+    """
+    if kd not in KD_LOSSES:
+        raise ValueError(
+            f"Expected kd in {sorted(KD_LOSSES)}. Received: {kd!r}"
+        )
+    kd_loss = (
+        LogitsKD(kd_weight)
+        if kd == "mse"
+        else SoftTargetKD(kd_weight, temperature=kd_temperature)
+    )
+    losses = [
+        InfoMaxLoss(
+            infomax_weight,
+            estimator=infomax_estimator,
+            temperature=infomax_temperature,
+        ),
+        HintLoss(hint_weight),
+        QueueInfoMaxLoss(queue_weight, queue_size=queue_size),
+        InfoMinLoss(beta, mode=infomin_mode),
+        kd_loss,
+        TaskLoss(cls_weight, label_smoothing=label_smoothing),
+        AuxTaskLoss(task_weight, label_smoothing=label_smoothing),
+        CrossTaskAdversary(
+            adversary_weight,
+            reversal=adversary_reversal,
+            exclude=adversary_exclude,
+        ),
+    ]
+    return [loss for loss in losses if loss.weight > 0]
+
+
+__all__ = [
+    "KD_LOSSES",
+    "imb_objective",
+]
