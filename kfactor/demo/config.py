@@ -66,7 +66,11 @@ class DemoConfig:
     variational: bool = True
     initial_log_var: float = -6.0
     beta: float = 0.03
-    common_from_teacher: bool = True
+    common_from_teacher: bool = False
+    infomax_layers: tuple = ()
+    hint_weight: float = None
+    queue_weight: float = None
+    adversary_weight: float = None
     held_out: tuple = ()
     single_task_epochs: int = 5
     train_teacher: bool = False
@@ -79,6 +83,7 @@ class DemoConfig:
     eval_test_examples: int = 5000
     dci: bool = False
     seed: int = 0
+    training_seed: int = None
     output_dir: str = "kfactor_runs/demo"
     verbose: int = 1
 
@@ -119,6 +124,14 @@ class DemoConfig:
             self.normalization = None
         self.widths = tuple(int(w) for w in self.widths)
         self.held_out = tuple(self.held_out)
+        self.infomax_layers = tuple(self.infomax_layers)
+        for name in ("hint_weight", "queue_weight", "adversary_weight"):
+            value = getattr(self, name)
+            if value is not None and not value >= 0:
+                raise ValueError(
+                    f"Expected {name} >= 0 or None (the Factorizer's "
+                    f"default). Received: {name}={value}"
+                )
         unknown = sorted(set(self.held_out) - set(data_lib.DSPRITES_TASKS))
         if unknown:
             raise ValueError(
@@ -130,6 +143,15 @@ class DemoConfig:
                 "held_out leaves no task to factorize. Fix: hold out fewer "
                 f"than all of {data_lib.DSPRITES_TASKS}."
             )
+
+    @property
+    def run_seed(self):
+        """The seed of initialization, training order and noise:
+        `training_seed`, or `seed` when it is None. `seed` alone decides the
+        splits (and so which pretrained teacher fits), so runs that differ
+        only in `training_seed` factorize the same teacher on the same
+        images."""
+        return self.seed if self.training_seed is None else self.training_seed
 
     @property
     def task_names(self):
@@ -156,7 +178,7 @@ def dsprites_splits(config):
         train,
         batch_size=config.batch_size,
         shuffle=True,
-        seed=config.seed,
+        seed=config.run_seed,
         repeat=True,
     )
     test_ds = data_lib.dsprites_dataset(

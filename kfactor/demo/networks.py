@@ -79,10 +79,34 @@ def build_factorizer(
         for t in task_names
     }
     options.setdefault("beta", config.beta)
+    options = {**objective_options(config), **options}
     common = encoder(config.latent_dim, "common_encoder")
     if config.common_from_teacher:
+        # A warm start, not the paper's method (which starts the common
+        # network at random, often of another architecture): opt-in only.
         copy_weights_by_name(teacher, common)
     return Factorizer(teacher, common=common, tasks=tasks, **options)
+
+
+def objective_options(config):
+    """The `Factorizer` options that `config` sets: the InfoMax levels
+    (`infomax_layers`, named in both the teacher and the common encoder,
+    which share the demo's architecture) and the objective weights it does
+    not leave to the `Factorizer`'s defaults (`None`)."""
+    options = {}
+    if config.infomax_layers:
+        options["teacher_features"] = list(config.infomax_layers)
+        options["common_features"] = list(config.infomax_layers)
+    for name in ("hint_weight", "queue_weight", "adversary_weight"):
+        if getattr(config, name) is not None:
+            options[name] = getattr(config, name)
+    if config.adversary_weight != 0.0:
+        # Cells dSprites forces (a code that predicts orientation knows the
+        # shape): no adversary fights them.
+        options["adversary_exclude"] = sorted(
+            data_lib.DSPRITES_INTRINSIC_LEAKAGE
+        )
+    return options
 
 
 def build_single_task_networks(teacher, config, task_names=None):
@@ -149,6 +173,7 @@ __all__ = [
     "build_single_task_networks",
     "build_teacher",
     "encoder_builder",
+    "objective_options",
     "optimizer_for",
     "timed_fit",
     "train_kd_student",

@@ -62,7 +62,7 @@ def run_demo(config=None):
     """
     config = config or DemoConfig()
     check_config(config)
-    keras.utils.set_random_seed(config.seed)
+    keras.utils.set_random_seed(config.run_seed)
     os.makedirs(config.output_dir, exist_ok=True)
     wall_start = time.perf_counter()
     train_ds, test_ds = dsprites_splits(config)

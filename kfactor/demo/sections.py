@@ -11,6 +11,7 @@ from kfactor.evaluation.codes import COMMON
 from kfactor.evaluation.codes import TEACHER
 from kfactor.evaluation.codes import collect_codes
 from kfactor.evaluation.codes import factorizer_readers
+from kfactor.evaluation.codes import sampled_task_readers
 from kfactor.evaluation.common_report import RANDOM_ENCODER
 from kfactor.evaluation.common_report import common_factor_report
 from kfactor.evaluation.common_report import transfer_report
@@ -143,7 +144,23 @@ def evaluate_factorization(
         random_state=config.seed,
         fitted=probe_mi_fits(disentanglement["probe_mi"]),
     )
+    disentanglement.update(sampled_leakage(factorizer, train_ds, test_ds, config))
     return disentanglement, common, transfer
+
+
+def sampled_leakage(factorizer, train_ds, test_ds, config):
+    """`{"leakage_sampled": ..., "leakage_knn_sampled": ...}`: the leakage
+    probes on sampled task codes (`sampled_task_readers`), empty for
+    deterministic task factors."""
+    readers = sampled_task_readers(factorizer, seed=config.seed)
+    if not readers:
+        return {}
+    train, test = collect_split_codes(readers, train_ds, test_ds, config)
+    sections = leakage_sections(train, test, list(readers), config)
+    return {
+        f"{LEAKAGE_KEYS[probe]}_sampled": section
+        for probe, section in sections.items()
+    }
 
 
 def code_reader(networks, task):
@@ -228,6 +245,7 @@ __all__ = [
     "numpy_head",
     "probe_mi_fits",
     "random_encoder_reader",
+    "sampled_leakage",
     "single_task_leakage",
     "split_disentanglement",
 ]

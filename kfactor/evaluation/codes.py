@@ -13,6 +13,8 @@ from kfactor.data.collect import concatenate_blocks
 from kfactor.factors.assembly import resolve
 from kfactor.layers.features import TeacherReader
 
+import keras
+
 TEACHER = "teacher"
 COMMON = "common"
 
@@ -43,6 +45,35 @@ def factorizer_readers(factorizer):
     for task, factor in factorizer.task_factors.items():
         readers[task] = task_code(factor)
     return readers
+
+
+def sampled_task_readers(factorizer, seed=0):
+    """Readers of *sampled* task codes `mean + sigma * eps`, variational
+    factors only, keyed `"<task>"`.
+
+    The bottleneck bounds the information of a sample; probes and
+    assembled networks read the mean. Leakage measured on both tells
+    whether other-task information hides in the mean under the noise. The
+    encoders run in inference mode (no batch statistics), and the noise is
+    seeded.
+    """
+    generator = keras.random.SeedGenerator(seed)
+
+    def sampled(factor):
+        def read(images):
+            code = factor.encode(images, training=False)
+            noise = keras.random.normal(
+                keras.ops.shape(code.mean), dtype=code.mean.dtype, seed=generator
+            )
+            return code.mean + noise * keras.ops.exp(0.5 * code.log_var)
+
+        return read
+
+    return {
+        task: sampled(factor)
+        for task, factor in factorizer.task_factors.items()
+        if factor.variational
+    }
 
 
 def saved_factor_readers(factors, teacher, tasks=None):
@@ -86,5 +117,6 @@ __all__ = [
     "collect_codes",
     "concatenate_blocks",
     "factorizer_readers",
+    "sampled_task_readers",
     "saved_factor_readers",
 ]
