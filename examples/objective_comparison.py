@@ -25,9 +25,6 @@ import os
 import tempfile
 import time
 
-from absl import app
-from absl import flags
-
 from kfactor.demo.config import DemoConfig
 from kfactor.demo.config import dsprites_splits
 from kfactor.demo.report import FACTORS
@@ -37,6 +34,8 @@ from kfactor.demo.run import train_models
 from kfactor.demo.teacher import get_teacher
 
 import keras
+from absl import app
+from absl import flags
 
 #: The demo's teacher layers (and the common encoder's: same architecture)
 #: that multi-stage pairing reads, bottom first; the last is the latent.
@@ -68,6 +67,25 @@ VARIANTS = {
         queue_weight=0.0,
         adversary_weight=1.0,
         infomax_layers=STAGES,
+    ),
+    "hint10": dict(hint_weight=10.0, queue_weight=0.0, adversary_weight=0.0),
+    "hint10_stages": dict(
+        hint_weight=10.0,
+        queue_weight=0.0,
+        adversary_weight=0.0,
+        infomax_layers=STAGES,
+    ),
+    "hint10_confusion": dict(
+        hint_weight=10.0, queue_weight=0.0, adversary_weight=3.0
+    ),
+    "hint10_class_means": dict(
+        hint_weight=10.0,
+        queue_weight=0.0,
+        adversary_weight=10.0,
+        adversary_mode="class_means",
+    ),
+    "queue_hint10": dict(
+        hint_weight=10.0, queue_weight=1.0, adversary_weight=0.0
     ),
     "defaults": dict(),
 }
@@ -130,7 +148,12 @@ def run_variant(variant, seed, factor_epochs, held_out):
     report, _ = score_models(
         {TEACHER: teacher, FACTORS: models[FACTORS]}, test_ds, config
     )
-    return summarize(report, seconds), dataclasses.asdict(config)
+    summary = summarize(report, seconds)
+    summary["final_logs"] = {
+        key: float(values[-1])
+        for key, values in models[FACTORS].history.history.items()
+    }
+    return summary, dataclasses.asdict(config)
 
 
 def main(argv):

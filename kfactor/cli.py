@@ -88,7 +88,42 @@ flags.DEFINE_float("beta", DEMO.beta, "demo: bottleneck weight (InfoMin).")
 flags.DEFINE_bool(
     "common_from_teacher",
     DEMO.common_from_teacher,
-    "demo: start the common encoder as a copy of the teacher's backbone.",
+    "demo: warm start: the common encoder starts as a copy of the "
+    "teacher's backbone. A deviation from the paper, whose common network "
+    "starts at random (and often differs from the teacher); no claim of "
+    "the default report rests on it.",
+)
+flags.DEFINE_list(
+    "infomax_layers",
+    list(DEMO.infomax_layers),
+    "demo: layers of the teacher and common encoder that InfoMax and the "
+    "hint pair, bottom first (empty: the teacher latent and z_common).",
+)
+flags.DEFINE_float(
+    "hint_weight",
+    DEMO.hint_weight,
+    "demo: hint weight (default: the Factorizer's).",
+)
+flags.DEFINE_float(
+    "queue_weight",
+    DEMO.queue_weight,
+    "demo: queue InfoMax weight (default: the Factorizer's).",
+)
+flags.DEFINE_float(
+    "adversary_weight",
+    DEMO.adversary_weight,
+    "demo: cross-task adversary weight (default: the Factorizer's).",
+)
+flags.DEFINE_string(
+    "adversary_mode",
+    DEMO.adversary_mode,
+    "demo: confusion, reversal or class_means (default: the Factorizer's).",
+)
+flags.DEFINE_integer(
+    "training_seed",
+    DEMO.training_seed,
+    "demo: seed of initialization, "
+    "order and noise (default: --seed); the splits follow --seed.",
 )
 flags.DEFINE_list(
     "held_out",

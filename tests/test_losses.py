@@ -4,8 +4,8 @@ import doctest
 
 from kfactor.layers.factor_layers import TaskCode
 from kfactor.objective import divergences
-from kfactor.objective import losses
 from kfactor.objective import imb
+from kfactor.objective import losses
 from kfactor.objective.imb import imb_objective
 
 import keras

@@ -71,6 +71,7 @@ class DemoConfig:
     hint_weight: float = None
     queue_weight: float = None
     adversary_weight: float = None
+    adversary_mode: str = None
     held_out: tuple = ()
     single_task_epochs: int = 5
     train_teacher: bool = False
@@ -78,7 +79,7 @@ class DemoConfig:
     teacher_epochs: int = 24
     teacher_batch_size: int = 128
     teacher_learning_rate: float = 3e-3
-    kd_epochs: int = 0
+    kd_epochs: int = 5
     eval_train_examples: int = 10000
     eval_test_examples: int = 5000
     dci: bool = False

@@ -57,6 +57,32 @@ def scores_report(config, tasks, accuracies, disentanglement):
     }
 
 
+#: A baseline this far below the teacher on a task is flagged: there,
+#: "leaks less than the baseline" may only mean "knows less".
+UNDERTRAINED_GAP = 0.05
+
+
+def undertrained_baselines(accuracies, gap=UNDERTRAINED_GAP):
+    """The baselines' tasks where they trail the teacher by more than `gap`.
+
+    Returns:
+        `{model name: {task: {"accuracy", "teacher_accuracy"}}}` for the
+        single-task and KD baselines in `accuracies` (empty when none
+        trails).
+    """
+    teacher = accuracies[TEACHER]
+    flagged = {}
+    for name in (SINGLE_TASK, KD_STUDENT):
+        tasks = {
+            task: {"accuracy": acc, "teacher_accuracy": teacher[task]}
+            for task, acc in accuracies.get(name, {}).items()
+            if acc < teacher[task] - gap
+        }
+        if tasks:
+            flagged[name] = tasks
+    return flagged
+
+
 def write_report(report, output_dir):
     """Writes `report` as `output_dir/report.json`; returns the path."""
     path = os.path.join(output_dir, REPORT_FILE)
@@ -71,6 +97,8 @@ __all__ = [
     "KD_STUDENT",
     "SINGLE_TASK",
     "TEACHER",
+    "UNDERTRAINED_GAP",
     "scores_report",
+    "undertrained_baselines",
     "write_report",
 ]

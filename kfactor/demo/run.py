@@ -26,6 +26,7 @@ from kfactor.demo.report import KD_STUDENT
 from kfactor.demo.report import SINGLE_TASK
 from kfactor.demo.report import TEACHER
 from kfactor.demo.report import scores_report
+from kfactor.demo.report import undertrained_baselines
 from kfactor.demo.report import write_report
 from kfactor.demo.sections import evaluate_factorization
 from kfactor.demo.sections import single_task_leakage
@@ -177,6 +178,7 @@ def score_models(models, test_ds, config):
         config, factorizer.task_names, accuracies, disentanglement
     )
     report["orientation_accuracy"] = orientation
+    report["undertrained_baselines"] = undertrained_baselines(accuracies)
     report["common_factor"] = common
     report["transfer"] = transfer
     report["figures"] = figures

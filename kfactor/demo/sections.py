@@ -144,7 +144,9 @@ def evaluate_factorization(
         random_state=config.seed,
         fitted=probe_mi_fits(disentanglement["probe_mi"]),
     )
-    disentanglement.update(sampled_leakage(factorizer, train_ds, test_ds, config))
+    disentanglement.update(
+        sampled_leakage(factorizer, train_ds, test_ds, config)
+    )
     return disentanglement, common, transfer
 
 

@@ -63,7 +63,9 @@ def sampled_task_readers(factorizer, seed=0):
         def read(images):
             code = factor.encode(images, training=False)
             noise = keras.random.normal(
-                keras.ops.shape(code.mean), dtype=code.mean.dtype, seed=generator
+                keras.ops.shape(code.mean),
+                dtype=code.mean.dtype,
+                seed=generator,
             )
             return code.mean + noise * keras.ops.exp(0.5 * code.log_var)
 

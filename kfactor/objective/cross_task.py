@@ -45,9 +45,7 @@ class GradientReversal(keras.layers.Layer):
     def __init__(self, scale=1.0, **kwargs):
         super().__init__(**kwargs)
         if not isinstance(scale, (int, float)) or scale < 0:
-            raise ValueError(
-                f"Expected scale >= 0. Received: scale={scale!r}"
-            )
+            raise ValueError(f"Expected scale >= 0. Received: scale={scale!r}")
         self.scale = float(scale)
 
     def call(self, inputs):
@@ -71,16 +69,46 @@ class GradientReversal(keras.layers.Layer):
         return {**super().get_config(), "scale": self.scale}
 
 
-def _adversary_head(classes, hidden_units, name):
-    if not hidden_units:
-        return keras.layers.Dense(classes, dtype="float32", name=name)
-    return keras.Sequential(
-        [
-            keras.layers.Dense(hidden_units, activation="relu"),
-            keras.layers.Dense(classes),
-        ],
-        name=name,
+def _frozen_dense(x, layer):
+    """`layer(x)` for a Dense layer, with no gradient to its weights."""
+    y = ops.matmul(x, ops.stop_gradient(layer.kernel))
+    return y + ops.stop_gradient(layer.bias)
+
+
+def _standardized(codes):
+    """Per-dimension batch standardization: the adversary sees the code as
+    a whitened probe does, whatever its scale."""
+    mean = ops.mean(codes, axis=0, keepdims=True)
+    std = ops.sqrt(ops.var(codes, axis=0, keepdims=True) + 1e-6)
+    return (codes - mean) / std
+
+
+def between_class_fraction(codes, labels, num_classes):
+    """Mean over code dimensions of the share of each dimension's variance
+    that the class means of `labels` explain (eta squared, in [0, 1]).
+
+    Zero when every class of `labels` has the same code mean, the
+    condition under which no linear read-out of the code tells the classes
+    apart by their means. In a batch of `B` with `K` classes, codes
+    independent of the labels score about `(K - 1) / (B - 1)` on average,
+    whatever their distribution: only the dependence moves it.
+    """
+    codes = ops.cast(codes, "float32")
+    centred = codes - ops.mean(codes, axis=0, keepdims=True)
+    onehot = ops.one_hot(ops.cast(labels, "int32"), num_classes)
+    counts = ops.sum(onehot, axis=0)
+    class_sums = ops.matmul(ops.transpose(onehot), centred)
+    between = ops.sum(
+        ops.square(class_sums) / ops.maximum(counts, 1.0)[:, None], axis=0
     )
+    total = ops.sum(ops.square(centred), axis=0)
+    return ops.mean(between / (total + 1e-6))
+
+
+def _uniform_cross_entropy(logits):
+    """CE of `softmax(logits)` against the uniform distribution: least
+    (`log K`) when the prediction says nothing."""
+    return -ops.mean(ops.mean(ops.log_softmax(logits, axis=-1), axis=-1))
 
 
 @keras.saving.register_keras_serializable(package="kfactor")
@@ -88,17 +116,30 @@ class CrossTaskAdversary(FactorLoss):
     """Adversaries that read other tasks from each task code's mean.
 
     For every task code `t` and every other labelled task `u` (except the
-    pairs in `exclude`), a head predicts `u`'s label from
-    `GradientReversal(reversal)(mean_t)`. The term is the mean over pairs
-    of the heads' cross-entropies: minimizing it trains the heads, and the
-    reversed gradient trains each task encoder to leave the other tasks out
-    of its code's mean (the code that assembled networks read).
+    pairs in `exclude`), a linear head learns to predict `u`'s label from
+    `mean_t` (the code that assembled networks read). The encoder of `t`
+    then works against it, in one of two ways:
+
+    - `mode="confusion"` (the default, chosen by measurement): the heads
+      learn on `stop_gradient(mean_t)`, and the encoder minimizes the
+      cross-entropy of the (frozen) heads' predictions against the
+      uniform distribution, `reversal * CE(uniform, head(mean_t))`: least
+      when the code tells the head nothing about `u` (Tzeng et al. 2015).
+      Bounded below, so it cannot blow the code up.
+    - `mode="reversal"`: domain-adversarial training (Ganin and Lempitsky
+      2015): `GradientReversal(reversal)` between code and head, so the
+      encoder *maximizes* the heads' cross-entropy. Measured on tiny data
+      (tests/test_cross_task.py), it wrecked the factor networks and left
+      the other task linearly readable; kept for comparison.
+
+    The term is the mean over pairs of the heads' cross-entropies, plus the
+    encoders' confusion term in `"confusion"` mode.
 
     Args:
         weight: the term's weight.
-        reversal: the gradient-reversal scale (the encoders' side).
-        hidden_units: 0 for linear adversaries (what a linear probe reads),
-            or the width of a one-hidden-layer MLP adversary.
+        reversal: the encoders' side: the confusion term's weight, or the
+            gradient-reversal scale.
+        mode: `"confusion"` or `"reversal"`.
         exclude: `(code task, label task)` pairs the data forces (a code
             that predicts orientation must know the shape, for instance):
             no adversary for them.
@@ -110,16 +151,20 @@ class CrossTaskAdversary(FactorLoss):
     """
 
     name = "adversary"
+    MODES = ("confusion", "reversal", "class_means")
 
-    def __init__(self, weight=1.0, reversal=1.0, hidden_units=0, exclude=()):
+    def __init__(self, weight=1.0, reversal=1.0, mode="confusion", exclude=()):
         super().__init__(weight)
-        if not isinstance(hidden_units, int) or hidden_units < 0:
+        if mode not in self.MODES:
             raise ValueError(
-                "Expected hidden_units as an int >= 0. Received: "
-                f"hidden_units={hidden_units!r}"
+                f"Expected mode in {self.MODES}. Received: mode={mode!r}"
+            )
+        if not isinstance(reversal, (int, float)) or reversal < 0:
+            raise ValueError(
+                f"Expected reversal >= 0. Received: reversal={reversal!r}"
             )
         self.reversal = float(reversal)
-        self.hidden_units = hidden_units
+        self.mode = mode
         self.exclude = [tuple(pair) for pair in exclude]
         for pair in self.exclude:
             if len(pair) != 2:
@@ -145,24 +190,42 @@ class CrossTaskAdversary(FactorLoss):
             for label in outputs.logits
             if code != label and (code, label) not in excluded
         ]
+        if not self._pairs:
+            raise ValueError(
+                "CrossTaskAdversary has no (code task, label task) pair left: "
+                f"exclude={self.exclude} covers them all. Fix: drop the term "
+                "or exclude fewer pairs."
+            )
         layers = [GradientReversal(self.reversal, name="adversary_reversal")]
         for code, label in self._pairs:
-            head = _adversary_head(
+            head = keras.layers.Dense(
                 int(outputs.logits[label].shape[-1]),
-                self.hidden_units,
-                f"adversary_{code}_to_{label}",
+                dtype="float32",
+                name=f"adversary_{code}_to_{label}",
             )
             head.build(tuple(outputs.task_codes[code].mean.shape))
             layers.append(head)
         return layers
 
+    def _pair_loss(self, reversal, head, code, labels):
+        if self.mode == "class_means":
+            return between_class_fraction(
+                code, labels, int(head.kernel.shape[-1])
+            )
+        if self.mode == "reversal":
+            return smoothed_cross_entropy(labels, head(reversal(code)), 0.0)
+        fit = smoothed_cross_entropy(labels, head(ops.stop_gradient(code)), 0.0)
+        confusion = _uniform_cross_entropy(_frozen_dense(code, head))
+        return fit + self.reversal * confusion
+
     def compute_loss(self, outputs, labels):
         reversal, *heads = self.layers
         losses = [
-            smoothed_cross_entropy(
+            self._pair_loss(
+                reversal,
+                head,
+                ops.cast(outputs.task_codes[code].mean, "float32"),
                 labels[label],
-                head(reversal(ops.cast(outputs.task_codes[code].mean, "float32"))),
-                0.0,
             )
             for (code, label), head in zip(self._pairs, heads)
         ]
@@ -172,7 +235,7 @@ class CrossTaskAdversary(FactorLoss):
         return {
             **super().get_config(),
             "reversal": self.reversal,
-            "hidden_units": self.hidden_units,
+            "mode": self.mode,
             "exclude": [list(pair) for pair in self.exclude],
         }
 

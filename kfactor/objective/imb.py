@@ -45,6 +45,7 @@ def imb_objective(
     label_smoothing=REFERENCE_LABEL_SMOOTHING,
     adversary_weight=0.0,
     adversary_reversal=1.0,
+    adversary_mode="confusion",
     adversary_exclude=(),
 ):
     """Builds the InfoMax-Bottleneck objective, one `FactorLoss` per term.
@@ -69,7 +70,9 @@ def imb_objective(
         task_weight: weight of the auxiliary heads' CE, `TaskHead(z_t)`.
         label_smoothing: of both CE terms.
         adversary_weight: weight of `CrossTaskAdversary`.
-        adversary_reversal: its gradient-reversal scale.
+        adversary_reversal: its encoders' side (confusion weight or
+            gradient-reversal scale).
+        adversary_mode: `"confusion"` or `"reversal"`.
         adversary_exclude: its `(code task, label task)` pairs left out.
 
     Example:
@@ -101,6 +104,7 @@ def imb_objective(
         CrossTaskAdversary(
             adversary_weight,
             reversal=adversary_reversal,
+            mode=adversary_mode,
             exclude=adversary_exclude,
         ),
     ]

@@ -249,7 +249,7 @@ __all__ = [
     "get_estimator",
     "info_nce",
     "info_nce_with_memory",
-    "l2_normalize",
     "jensen_shannon",
+    "l2_normalize",
     "nguyen_wainwright_jordan",
 ]

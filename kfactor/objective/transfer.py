@@ -102,6 +102,8 @@ class RunningStandardizer(keras.layers.Layer):
 
     def update(self, x):
         x = _float32(x)
+        if not self.built:
+            self.build(tuple(x.shape))
         rate = ops.where(self.updates > 0, 1.0 - self.momentum, 1.0)
         self.mean.assign(self.mean + rate * (ops.mean(x, 0) - self.mean))
         self.variance.assign(
@@ -156,7 +158,9 @@ class HintLoss(FactorLoss):
         layers = []
         for level, (t, c) in enumerate(zip(teacher, outputs.common_features)):
             regressor = keras.layers.Dense(
-                int(t.shape[-1]), dtype="float32", name=f"hint_regressor_{level}"
+                int(t.shape[-1]),
+                dtype="float32",
+                name=f"hint_regressor_{level}",
             )
             regressor.build(tuple(c.shape))
             standardizer = RunningStandardizer(
@@ -183,9 +187,7 @@ class HintLoss(FactorLoss):
                     - ops.stop_gradient(standardizer(teacher))
                 )
             )
-            for regressor, standardizer, teacher, common in self._pairs(
-                outputs
-            )
+            for regressor, standardizer, teacher, common in self._pairs(outputs)
         ]
         return ops.mean(ops.stack(errors))
 
@@ -208,7 +210,6 @@ class FeatureQueue(keras.layers.Layer):
     Example:
 
     >>> queue = FeatureQueue(3)
-    >>> queue.build((None, 1))
     >>> queue.push(np.array([[1.0], [2.0]], "float32"))
     >>> queue.features.numpy().ravel().tolist(), queue.valid().numpy().tolist()
     ([1.0, 2.0, 0.0], [True, True, False])
@@ -234,6 +235,8 @@ class FeatureQueue(keras.layers.Layer):
 
     def push(self, x):
         x = _float32(x)
+        if not self.built:
+            self.build(tuple(x.shape))
         rows = ops.concatenate([x, self.features], axis=0)[: self.size]
         self.features.assign(rows)
         added = ops.cast(ops.shape(x)[0], "float32")
@@ -313,7 +316,9 @@ class QueueInfoMaxLoss(FactorLoss):
         )
 
     def _bound(self, embed_common, embed_teacher, queue, teacher, common):
-        common = mi.l2_normalize(embed_common(gather_replicas(_float32(common))))
+        common = mi.l2_normalize(
+            embed_common(gather_replicas(_float32(common)))
+        )
         teacher = mi.l2_normalize(
             embed_teacher(gather_replicas(_float32(teacher)))
         )
