@@ -161,9 +161,18 @@ def test_cross_entropies_match_numpy_with_reference_smoothing(cls, field):
     np.testing.assert_allclose(got, plain, rtol=1e-5)
 
 
-def test_default_objective_is_the_reference_dsprites_config_but_infonce():
+def test_default_objective_is_the_reference_dsprites_config_plus_a_hint():
     objective = {loss.name: loss for loss in imb_objective()}
-    assert sorted(objective) == ["aux", "cls", "infomax", "infomin", "kd"]
+    assert sorted(objective) == [
+        "aux",
+        "cls",
+        "hint",
+        "infomax",
+        "infomin",
+        "kd",
+    ]
+    # From a random start, the hint is what moves the teacher's knowledge.
+    assert objective["hint"].weight == 10.0
     assert objective["infomax"].weight == 1.0
     # Not the reference's "dv" formula: it rewards a collapsed common code.
     assert objective["infomax"].estimator == "infonce"
@@ -177,7 +186,9 @@ def test_default_objective_is_the_reference_dsprites_config_but_infonce():
 
 def test_total_is_the_weighted_sum_of_terms():
     out = random_outputs()
-    objective = imb_objective(beta=0.5, kd="soft_target", kd_weight=2.0)
+    objective = imb_objective(
+        beta=0.5, kd="soft_target", kd_weight=2.0, hint_weight=0.0
+    )
     total, terms = losses.total_loss(objective, out, LABELS)
     expected = {
         f"{loss.name}_loss": loss.weight * float(loss.compute_loss(out, LABELS))

@@ -32,7 +32,7 @@ def imb_objective(
     infomax_weight=1.0,
     infomax_estimator="infonce",
     infomax_temperature=0.1,
-    hint_weight=0.0,
+    hint_weight=10.0,
     queue_weight=0.0,
     queue_size=4096,
     beta=1e-3,
@@ -57,7 +57,10 @@ def imb_objective(
         infomax_estimator: its bound (`kfactor.objective.mi.ESTIMATORS`).
         infomax_temperature: its critic's temperature.
         hint_weight: weight of `HintLoss`, the regression of each
-            standardized teacher feature on the common feature.
+            standardized teacher feature on the common feature. 10 by
+            default: from a random start, it is what moved the teacher's
+            knowledge of factors no task asked for into `z_common`
+            (docs/RESULTS.md).
         queue_weight: weight of `QueueInfoMaxLoss`, InfoNCE against a queue
             of `queue_size` earlier teacher features.
         queue_size: K of the queue.
@@ -78,7 +81,7 @@ def imb_objective(
     Example:
 
     >>> [loss.name for loss in imb_objective(beta=0.0)]
-    ['infomax', 'kd', 'cls', 'aux']
+    ['infomax', 'hint', 'kd', 'cls', 'aux']
     """
     if kd not in KD_LOSSES:
         raise ValueError(

@@ -143,7 +143,7 @@ class HintLoss(FactorLoss):
 
     Example:
 
-    >>> [loss.name for loss in imb_objective(hint_weight=1.0)][:2]
+    >>> [loss.name for loss in imb_objective()][:2]
     ['infomax', 'hint']
     """
 
