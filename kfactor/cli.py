@@ -19,6 +19,7 @@ import sys
 from kfactor import demo
 from kfactor.demo import DATA_FIELDS
 from kfactor.demo import DemoConfig
+from kfactor.evaluation import tensorboard
 from kfactor.factors.assembly import assemble
 from kfactor.factors.assembly import check_assembly
 from kfactor.factors.export import check_export
@@ -174,6 +175,9 @@ def demo_command(args):
         f"memory {report['peak_rss_bytes'] / 2**30:.2f} GiB."
     )
     print(f"Report: {os.path.join(config.output_dir, demo.REPORT_FILE)}")
+    print(
+        f"Training curves: {tensorboard.command(report['tensorboard_logdir'])}"
+    )
 
 
 def _factor_errors(command):

@@ -5,9 +5,12 @@ Needs the `[serve]` extra (kserve): skipped without it.
 """
 
 import json
+import shutil
+import subprocess
 import time
 
 import kfactor
+from kfactor.demo import DemoConfig
 from kfactor.factors import manifest
 from kfactor.factors.export import SERVING_DEFAULT
 
@@ -209,3 +212,60 @@ def test_requests_while_starting_and_stopping_get_a_clear_answer(
     assert codes <= {200, 503, "ConnectionRefusedError", "URLError"}, codes
     assert max(seconds for _, seconds in answers + stopping) < 5
     assert returncode == 0, server.log_tail()
+
+
+# === docs/SERVING.md, on the demo's export ===
+
+SERVING_DOC = serving_client.REPO / "docs" / "SERVING.md"
+
+
+def doc_block(marker):
+    """The lines of the ```bash block after `<!-- serving-test: marker -->`."""
+    lines = SERVING_DOC.read_text().splitlines()
+    start = lines.index(f"<!-- serving-test: {marker} -->") + 1
+    assert lines[start] == "```bash"
+    end = lines.index("```", start + 1)
+    return lines[start + 1 : end]
+
+
+def test_the_docs_point_at_the_layout_the_demo_writes(demo_run):
+    with open(demo_run / "report.json") as f:
+        report = json.load(f)
+    assert report["export_dir"] == str(demo_run / "serving" / "1")
+    assert (demo_run / "serving" / "1" / "saved_model.pb").is_file()
+    text = SERVING_DOC.read_text()
+    served = f"{DemoConfig().output_dir}/serving"
+    assert f"kfactor serve {served} " in text
+    assert f'source="$PWD/{served}",target=/models/kfactor' in text
+    assert "storageUri: gs://MY_BUCKET/kfactor/serving" in text
+    assert f"gsutil cp -r {served} " in text
+
+
+def test_the_docs_curl_requests_answer_on_the_demos_export(demo_run, tmp_path):
+    if not shutil.which("curl"):
+        pytest.skip("needs curl (apt-get install -y curl)")
+    server = serving_client.Server(demo_run / "serving", tmp_path / "log")
+    try:
+        server.wait_available()
+        for marker in ("requests", "errors"):
+            for line in doc_block(marker):
+                command, _, expected = line.partition("# ->")
+                command = command.replace(
+                    "localhost:8501", f"127.0.0.1:{server.port}"
+                )
+                done = subprocess.run(
+                    ["bash", "-c", command],
+                    cwd=tmp_path,
+                    capture_output=True,
+                    text=True,
+                    timeout=120,
+                )
+                assert done.returncode == 0, (line, done.stderr)
+                if not expected:
+                    continue
+                answer = json.loads(done.stdout)
+                assert expected.strip() in answer, (line, answer)
+                if marker == "errors":
+                    assert "Fix:" in answer["error"]
+    finally:
+        assert server.stop() == 0, server.log_tail()
