@@ -185,32 +185,46 @@ def test_status_health_and_unknown_model(server):
     assert code == 404
 
 
+def _answer(url, body):
+    """`(HTTP status or the OSError's name, error message, seconds)`."""
+    started = time.monotonic()
+    try:
+        code, answer = request(url, body, timeout=5)
+        message = answer.get("error", "") if isinstance(answer, dict) else ""
+    except OSError as err:
+        code, message = type(err).__name__, str(err)
+    return code, message, time.monotonic() - started
+
+
 def test_requests_while_starting_and_stopping_get_a_clear_answer(
     exported, tmp_path
 ):
     """Refused, 503 "not ready" or answered: never a hang, never a 500."""
     server = serving_client.Server(exported[1], tmp_path / "server.log")
-    answers = []
+    body = json.dumps({"instances": images(1).tolist()})
+    starting, stopping = [], []
     try:
-        server.wait_available(lambda a, s: answers.append((a[0], s)))
-        body = json.dumps({"instances": images(1).tolist()})
-        assert request(server.predict_url, body)[0] == 200
+        deadline = time.monotonic() + serving_client.START_TIMEOUT_S
+        while time.monotonic() < deadline and server.process.poll() is None:
+            starting.append(_answer(server.predict_url, body))
+            if starting[-1][0] == 200:
+                break
+            time.sleep(0.02)
+        assert starting[-1][0] == 200, (starting[-3:], server.log_tail())
         server.process.send_signal(serving_client.signal.SIGTERM)
-        stopping = []
         deadline = time.monotonic() + 60
         while server.process.poll() is None and time.monotonic() < deadline:
-            started = time.monotonic()
-            try:
-                code = request(server.predict_url, body, timeout=5)[0]
-            except OSError as err:
-                code = type(err).__name__
-            stopping.append((code, time.monotonic() - started))
-            time.sleep(0.05)
+            stopping.append(_answer(server.predict_url, body))
+            time.sleep(0.02)
     finally:
         returncode = server.stop()
-    codes = {code for code, _ in answers + stopping}
+    answers = starting + stopping
+    codes = {code for code, _, _ in answers}
     assert codes <= {200, 503, "ConnectionRefusedError", "URLError"}, codes
-    assert max(seconds for _, seconds in answers + stopping) < 5
+    for code, message, _ in answers:
+        if code == 503:
+            assert "Model with name kfactor is not ready" in message
+    assert max(seconds for _, _, seconds in answers) < 5
     assert returncode == 0, server.log_tail()
 
 

@@ -14,7 +14,8 @@ shutdown. kfactor adds the model (`ExportModel`: a SavedModel written by
   `{"name", "ready"}`).
 
 The server listens before the SavedModel is loaded: until it is, predict
-answers 503 ("is not ready") and the status says `LOADING`. On SIGTERM or
+answers 503 ("Model with name <name> is not ready.", kserve's check) and
+the status says `LOADING`. On SIGTERM or
 SIGINT it stops accepting connections, finishes the requests in flight
 (at most `GRACE_PERIOD_S`) and exits.
 
