@@ -206,15 +206,15 @@ def summarize(latencies, seconds):
     }
 
 
-def in_process_level(model, images, calls):
-    """Sequential `model(x)` calls on the same batch, fetched as NumPy."""
+def in_process_level(fn, images, calls):
+    """Sequential `fn(images)` calls, their outputs fetched as NumPy."""
     for _ in range(10):  # warm-up
-        _fetch(model(images, training=False))
+        _fetch(fn(images))
     latencies = []
     started = time.perf_counter()
     for _ in range(calls):
         t = time.perf_counter()
-        _fetch(model(images, training=False))
+        _fetch(fn(images))
         latencies.append(time.perf_counter() - t)
     return summarize(latencies, time.perf_counter() - started)
 
@@ -245,7 +245,15 @@ def serving_load(width="full", requests_per_level=800, clients=CLIENTS):
         except subprocess.TimeoutExpired:
             process.kill()
         log.close()
-    in_process = in_process_level(model, images, requests_per_level)
+    signature, _ = exported_signature(model)
+    in_process = {
+        "model(x)": in_process_level(
+            lambda x: model(x, training=False), images, requests_per_level
+        ),
+        "loaded serving_default": in_process_level(
+            signature, images, requests_per_level
+        ),
+    }
     return {
         "width": width,
         "batch_size": LOAD_BATCH_SIZE,
@@ -279,12 +287,12 @@ def load_markdown(results, machine):
             f"{level['errors']} | {level['requests_per_second']:.1f} | "
             f"{level['p50_ms']:.2f} | {level['p99_ms']:.2f} |"
         )
-    local = results["in_process"]
-    lines.append(
-        f"| in-process `model(x)` | {local['requests']} | 0 | "
-        f"{local['requests_per_second']:.1f} | {local['p50_ms']:.2f} | "
-        f"{local['p99_ms']:.2f} |"
-    )
+    for name, local in results["in_process"].items():
+        lines.append(
+            f"| in-process `{name}` | {local['requests']} | 0 | "
+            f"{local['requests_per_second']:.1f} | {local['p50_ms']:.2f} | "
+            f"{local['p99_ms']:.2f} |"
+        )
     total = sum(level["requests"] for level in results["levels"])
     errors = sum(level["errors"] for level in results["levels"])
     rss = results["server_peak_rss_bytes"]
