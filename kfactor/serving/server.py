@@ -183,7 +183,7 @@ def make_model(kserve, name, path, version, max_batch_size, value_range):
 
 def _status_route(app, model):
     """TF Serving's `GET /v1/models/<name>` ahead of kserve's own."""
-    from fastapi.responses import JSONResponse
+    from fastapi.responses import JSONResponse  # kserve's, from the extra
 
     async def status(model_name: str):
         if model_name != model.name:
