@@ -12,6 +12,7 @@ import shutil
 import subprocess
 
 from kfactor.demo import html
+from kfactor.demo import write_report
 
 import pytest
 
@@ -136,3 +137,14 @@ def test_the_page_loads_in_chromium_with_every_image(
     assert loaded[1] == loaded[2] != "0"
     # Kept for a person to look at (the test's tmp_path).
     assert os.path.isfile(screenshot)
+
+
+def test_write_report_writes_the_page_beside_the_json(tmp_path):
+    report = {
+        "tasks": {"shape": {"teacher_accuracy": 0.9, "factor_accuracy": 0.8}}
+    }
+    write_report(report, tmp_path)  # kfactor demo and kfactor evaluate
+    page = (tmp_path / html.REPORT_HTML_FILE).read_text()
+    assert (tmp_path / "report.json").is_file()
+    assert "<td>shape</td><td>0.9000</td><td>0.8000</td>" in page
+    assert "<h2>Figures</h2>" not in page  # a report without figures
