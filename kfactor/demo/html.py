@@ -32,7 +32,7 @@ LEAKAGE_SECTIONS = {
 }
 STYLE = """
 body { font-family: sans-serif; margin: 2em auto; max-width: 72em;
-       color: #222; line-height: 1.4; }
+       padding: 0 1em; color: #222; line-height: 1.4; }
 table { border-collapse: collapse; margin: 0.5em 0 1.5em; }
 th, td { border: 1px solid #bbb; padding: 0.25em 0.6em; text-align: right; }
 th:first-child, td:first-child { text-align: left; }
