@@ -43,7 +43,12 @@ setup(
         # keras.callbacks.TensorBoard needs it; TF 2.21 no longer pulls it in.
         "tensorboard>=2.16",
     ],
-    extras_require={"dev": ["pytest>=7", "pytest-xdist>=3", "ruff>=0.4"]},
+    extras_require={
+        "dev": ["pytest>=7", "pytest-xdist>=3", "ruff>=0.4"],
+        # `kfactor serve`: KServe's ModelServer (TF Serving's REST API). It
+        # holds protobuf below 7, which TF 2.21 accepts (>=6.31.1,<8).
+        "serve": ["kserve>=0.21,<1"],
+    },
     entry_points={"console_scripts": ["kfactor=kfactor.cli:main"]},
     classifiers=[
         "Programming Language :: Python :: 3",

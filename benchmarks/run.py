@@ -60,10 +60,15 @@ TORCH_INSTALL = "pip install torch==2.13.0"
 TORCH_VARIANTS = ("eager", "channels_last", "compile", "compile_channels_last")
 WIDTHS = ("full", "narrow")
 PARTS = ("steps", "malloc", "onednn_off", "xla", "eager", "assembly")
-PARTS += ("export", "data", "layers", "phases")
+PARTS += ("export", "data", "layers", "phases", "serving")
 #: What a run measures unless `--parts` says: all but the diagnostic
-#: `phases` (`python -m benchmarks.run --parts=phases`).
-DEFAULT_PARTS = tuple(p for p in PARTS if p != "phases")
+#: `phases` (`python -m benchmarks.run --parts=phases`) and the `serving`
+#: load (`--parts=serving`: `kfactor serve` under 1, 4 and 16 clients; it
+#: needs the `[serve]` extra and runs on its own, not interleaved).
+DEFAULT_PARTS = tuple(p for p in PARTS if p not in ("phases", "serving"))
+#: Requests per client count of the serving part (quick: `QUICK_REQUESTS`).
+SERVING_REQUESTS = 800
+QUICK_SERVING_REQUESTS = 100
 #: PyTorch variants of the `phases` part unless `--phase_torch_variants`
 #: says: eager and channels_last, within a few % of the compile variants'
 #: factorization step (results/run-cpu-steps-fused-bn.md) without their
@@ -376,8 +381,35 @@ def portable_config(args, timing):
     return config
 
 
+def run_serving(args):
+    """The `serving` part: `kfactor serve` under load; JSON + table."""
+    from benchmarks import serving  # TF in this process: only for this part
+
+    info = machine.machine_info()
+    requests = QUICK_SERVING_REQUESTS if args.quick else SERVING_REQUESTS
+    results = serving.serving_load(requests_per_level=requests)
+    info["load_average_end"] = machine.load_average()
+    table = serving.load_markdown(results, info)
+    stem = os.path.join(
+        args.out, "serving-cpu" + ("-quick" if args.quick else "")
+    )
+    os.makedirs(args.out, exist_ok=True)
+    with open(stem + ".json", "w") as f:
+        json.dump({"machine": info, "results": results}, f, indent=1)
+    with open(stem + ".md", "w") as f:
+        f.write(table + "\n")
+    print(table)
+    print(f"Wrote {stem}.json and {stem}.md")
+    return results
+
+
 def main(argv=None):
     args = parse_args(argv)
+    if "serving" in args.parts:
+        served = run_serving(args)
+        args.parts = [p for p in args.parts if p != "serving"]
+        if not args.parts:
+            return served
     timing = timing_for(args)
     info = machine.machine_info()
     started = time.perf_counter()

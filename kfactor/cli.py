@@ -6,6 +6,7 @@ Commands (each a few lines over the public API):
   assemble  [SOURCES] --tasks=a,b --out=DIR: assemble, verify, save
   export    [SOURCES] --out=DIR: TF Serving SavedModel in DIR/<version>/
   evaluate  RUN_DIR | SOURCES --teacher=T.keras --out=DIR: report + figures
+  serve     EXPORT_DIR [--port] [--model_name]: TF Serving's REST API (KServe)
 """
 
 import dataclasses
@@ -18,6 +19,7 @@ import sys
 from kfactor import demo
 from kfactor.demo import DATA_FIELDS
 from kfactor.demo import DemoConfig
+from kfactor.evaluation import tensorboard
 from kfactor.factors.assembly import assemble
 from kfactor.factors.assembly import check_assembly
 from kfactor.factors.export import check_export
@@ -25,6 +27,8 @@ from kfactor.factors.export import export_for_serving
 from kfactor.factors.plugins import factor_table
 from kfactor.factors.plugins import load_factors
 from kfactor.factors.saving import check_target
+from kfactor.serving import protocol as serving_protocol
+from kfactor.serving import server as serving
 from kfactor.validation import NonFiniteError
 
 from absl import app
@@ -164,6 +168,17 @@ flags.DEFINE_bool("overwrite", False, "assemble/export/evaluate: replace.")
 flags.DEFINE_integer("model_version", 1, "export: TF Serving version dir.")
 flags.DEFINE_string("teacher", None, "evaluate: the teacher's .keras file.")
 flags.DEFINE_string("kd_student", None, "evaluate: a KD student .keras file.")
+flags.DEFINE_integer("port", serving.DEFAULT_PORT, "serve: the HTTP port.")
+flags.DEFINE_string(
+    "model_name",
+    serving.DEFAULT_MODEL_NAME,
+    "serve: <name> in /v1/models/<name>:predict.",
+)
+flags.DEFINE_integer(
+    "max_batch_size",
+    serving_protocol.MAX_BATCH_SIZE,
+    "serve: the most images one predict request may hold.",
+)
 
 
 class CommandError(app.UsageError):
@@ -195,6 +210,9 @@ def demo_command(args):
         f"memory {report['peak_rss_bytes'] / 2**30:.2f} GiB."
     )
     print(f"Report: {os.path.join(config.output_dir, demo.REPORT_FILE)}")
+    print(
+        f"Training curves: {tensorboard.command(report['tensorboard_logdir'])}"
+    )
 
 
 def _factor_errors(command):
@@ -289,15 +307,34 @@ def evaluate_command(args):
     print(f"Report: {os.path.dirname(report['figures']['accuracy'])}")
 
 
+@_factor_errors
+def serve_command(args):
+    if len(args) != 1:
+        raise ValueError(
+            "Expected one EXPORT_DIR (kfactor export --out). Received: "
+            f"{args or 'none'}."
+        )
+    try:
+        serving.serve(
+            args[0],
+            port=FLAGS.port,
+            model_name=FLAGS.model_name,
+            max_batch_size=FLAGS.max_batch_size,
+        )
+    except ImportError as err:  # no [serve] extra: its install command
+        raise CommandError(str(err)) from err
+
+
 COMMANDS = {
     "demo": demo_command,
     "list": list_command,
     "assemble": assemble_command,
     "export": export_command,
     "evaluate": evaluate_command,
+    "serve": serve_command,
 }
 #: Commands that take factor sources as positional arguments.
-TAKES_SOURCES = ("list", "assemble", "export", "evaluate")
+TAKES_SOURCES = ("list", "assemble", "export", "evaluate", "serve")
 
 
 def run(argv):
@@ -359,6 +396,7 @@ COMMAND_FLAGS = {
         "overwrite",
         *DATA_FIELDS,
     ),
+    "serve": ("port", "model_name", "max_batch_size"),
 }
 HELP_ARGS = ("--help", "-help", "--helpshort", "-helpshort", "-?")
 

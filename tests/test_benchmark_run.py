@@ -58,3 +58,12 @@ def test_phases_part_runs_only_when_asked_in_both_frameworks():
         w.name for w in run.worker_specs(args, False)
     }
     assert "phase" in run.timing_for(args).window_s
+
+
+def test_serving_part_runs_only_when_asked_and_on_its_own():
+    assert "serving" not in run.parse_args([]).parts
+    args = run.parse_args(["--parts=serving"])
+    assert args.parts == ["serving"]
+    # Not a worker item: `run_serving` measures it before any worker starts.
+    names = {spec.name for spec in run.worker_specs(args, use_torch=False)}
+    assert names == {"kfactor-inference"}  # the matmul reference only

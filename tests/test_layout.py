@@ -25,7 +25,7 @@ LEVELS = (
     ("zoo",),
     ("factors",),
     ("training",),
-    ("evaluation",),
+    ("evaluation", "serving"),
     ("demo",),
     ("cli",),
 )

@@ -3,7 +3,7 @@
 Both score models on the seeded splits of a `DemoConfig`; `scores_report`
 builds what the two reports hold in common (the config, the split sizes,
 the per-task accuracies and the disentanglement report), and
-`write_report` writes a report as `report.json`.
+`write_report` writes a report as `report.json` and `report.html`.
 """
 
 import dataclasses
@@ -11,6 +11,7 @@ import json
 import os
 
 from kfactor.demo.config import REPORT_FILE
+from kfactor.demo.html import write_html
 
 #: Model names in the accuracies (`evaluate_predictions`' keys).
 TEACHER = "teacher"
@@ -84,10 +85,12 @@ def undertrained_baselines(accuracies, gap=UNDERTRAINED_GAP):
 
 
 def write_report(report, output_dir):
-    """Writes `report` as `output_dir/report.json`; returns the path."""
+    """Writes `report` as `output_dir/report.json` and `report.html` (the
+    page a person opens, `kfactor.demo.html`); returns the JSON's path."""
     path = os.path.join(output_dir, REPORT_FILE)
     with open(path, "w") as f:
         json.dump(report, f, indent=2, sort_keys=True)
+    write_html(report, output_dir)
     return path
 
 

@@ -9,6 +9,7 @@ factors and writes `report.json` in `output_dir`.
 import logging
 import os
 import resource
+import shutil
 import sys
 import time
 
@@ -33,6 +34,7 @@ from kfactor.demo.sections import single_task_leakage
 from kfactor.demo.teacher import check_config
 from kfactor.demo.teacher import get_teacher
 from kfactor.evaluation import plots
+from kfactor.evaluation import tensorboard
 from kfactor.evaluation.predictions import evaluate_predictions
 from kfactor.factors.publish import publish_factors
 from kfactor.training.callbacks import CommonCollapseMonitor
@@ -65,6 +67,8 @@ def run_demo(config=None):
     check_config(config)
     keras.utils.set_random_seed(config.run_seed)
     os.makedirs(config.output_dir, exist_ok=True)
+    logs = os.path.join(config.output_dir, tensorboard.LOGS_DIR)
+    shutil.rmtree(logs, ignore_errors=True)  # one run's curves, not two
     wall_start = time.perf_counter()
     train_ds, test_ds = dsprites_splits(config)
     teacher, teacher_info = get_teacher(config)
@@ -72,6 +76,8 @@ def run_demo(config=None):
     models, timings, monitor = train_models(teacher, train_ds, test_ds, config)
     logger.info("Evaluating.")
     report, accuracies = score_models(models, test_ds, config)
+    tensorboard.write_figures(report["figures"], logs)
+    report["tensorboard_logdir"] = logs
     report["teacher"] = teacher_info
     report["teacher_train_seconds"] = teacher_info["train_seconds"]
     report["common_factor"]["collapse_warning"] = (
@@ -105,13 +111,16 @@ def train_models(teacher, train_ds, test_ds, config):
     factorizer = build_factorizer(teacher, config)
     factorizer.compile(optimizer=optimizer_for(config, config.factor_epochs))
     monitor = CommonCollapseMonitor()
+    factorization_logs = os.path.join(
+        config.output_dir, tensorboard.LOGS_DIR, "factorization"
+    )
     seconds, rate = timed_fit(
         factorizer,
         train_ds,
         config.factor_epochs,
         config,
         validation_data=test_ds,
-        callbacks=[monitor],
+        callbacks=[monitor, tensorboard.fit_callback(factorization_logs)],
     )
     models = {TEACHER: teacher, FACTORS: factorizer}
     timings = {
