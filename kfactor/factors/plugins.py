@@ -20,6 +20,7 @@ import logging
 import os
 import types
 
+from kfactor.factors import graph_check
 from kfactor.factors import manifest as manifest_lib
 from kfactor.factors.saved_factor import SavedFactor
 
@@ -153,7 +154,7 @@ def _check_sources(sources):
             )
 
 
-def load_factors(*sources, discover=None):
+def load_factors(*sources, discover=None, allow_ops=(), trust_factor=False):
     """Loads the factors in `sources` as `SavedFactor` layers, by name.
 
     Args:
@@ -161,6 +162,12 @@ def load_factors(*sources, discover=None):
             recursively). None: discover them (module docstring).
         discover: also search the discovered sources after the explicit
             ones; defaults to True only when no source is given.
+        allow_ops: op names each factor's graph may hold beyond
+            `kfactor.factors.graph_check.ALLOWED_OPS`.
+        trust_factor: skip the op check of the graphs. By default every
+            factor's graph is checked before any is loaded, and one with
+            an op outside the allowlist is refused
+            (`kfactor.factors.graph_check.UntrustedFactorError`).
 
     Returns:
         dict name -> `kfactor.SavedFactor` (`"common"` and the task names),
@@ -199,7 +206,14 @@ def load_factors(*sources, discover=None):
             manifest = manifest_lib.read_manifest(directory)
             _merge(found, directory, manifest, origin)
     order = sorted(found, key=lambda n: n != manifest_lib.COMMON)
-    return {name: SavedFactor(found[name][0]) for name in order}
+    for name in order:  # Every graph, before any is loaded.
+        graph_check.check_factor_graph(found[name][0], allow_ops, trust_factor)
+    return {
+        name: SavedFactor(
+            found[name][0], allow_ops=allow_ops, trust_factor=trust_factor
+        )
+        for name in order
+    }
 
 
 def factor_table(factors):
