@@ -11,6 +11,7 @@ import os
 
 from kfactor import keras_internals
 from kfactor import validation
+from kfactor.factors import atomic
 from kfactor.factors import graph_check
 from kfactor.factors import manifest as manifest_lib
 
@@ -193,6 +194,7 @@ class SavedFactor(keras.layers.TFSMLayer):
         trust_factor=False,
     ):
         directory = os.path.abspath(os.fspath(directory))
+        atomic.recover_for_reading(directory)
         if not os.path.isdir(directory):
             raise NotADirectoryError(
                 f"Expected a factor directory. Received: {directory} "
