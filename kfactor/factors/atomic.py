@@ -6,8 +6,9 @@ success it takes its place:
 - **One writer at a time.** A writer holds an exclusive `flock` on the
   sibling `.<name>.lock` for the whole write; a second writer waits for it
   at most `LOCK_TIMEOUT_S` seconds (the `lock_timeout` argument), then gets
-  a `TimeoutError` naming the lock and its holder's pid. The lock file
-  stays (it is empty but for the pid; removing it would race).
+  a `TimeoutError` naming the lock and its holder's pid. The lock files
+  `.<name>.lock` and `.<name>.swap` stay (a few bytes: the writer's pid;
+  removing them would race) and are no litter.
 - **No window.** On Linux the new copy and the old target are swapped with
   one `renameat2(RENAME_EXCHANGE)`: the target is the old or the new copy
   at every instant, and the old copy (now in the temporary sibling) is then
@@ -344,7 +345,7 @@ def _make_parent(target):
             dir=parent,
         )
     except OSError as err:
-        raise type(err)(
+        raise PermissionError(
             err.errno,
             f"Expected a writable parent directory for {target}. Received: "
             f"{type(err).__name__}: {err}. Nothing was changed. Fix: choose "
@@ -362,7 +363,7 @@ def _enter_write_lock(stack, target, timeout):
     except TimeoutError:
         raise
     except OSError as err:
-        raise type(err)(
+        raise PermissionError(
             err.errno,
             f"Expected a writable parent directory for {target}. Received: "
             f"{type(err).__name__}: {err}. Nothing was changed. Fix: choose "
