@@ -24,6 +24,14 @@ are compiled with XLA, as a nested `tf.function(jit_compile=True)`; the
 update waits for the batch and loss checks as without XLA.
 `model.jit_compile` then reads False and `model.xla_forward` True.
 
+Non-finite losses: a training step whose loss is NaN or Inf stops `fit`
+(`_loss_assertions`, before its update). A validation or `evaluate` batch
+whose loss is NaN or Inf is skipped instead: it updates no metric but the
+count `nonfinite_batches` of the test logs (`val_nonfinite_batches` in
+`fit`'s history), so the means are over the finite batches, and the
+`Factorizer` warns with the count. Bad data (NaN images, labels out of
+range) raises in both.
+
 What stays `tf` and why: the step is TensorFlow's custom-step idiom
 (`tf.GradientTape`, `tf.control_dependencies` holding the update behind the
 `tf.debugging` checks, `tf.distribute` for the replica count); there is no
@@ -37,6 +45,9 @@ from kfactor.training.optimizers import FusedAdam
 import keras
 import tensorflow as tf
 from keras import ops
+
+#: The test logs' count of batches skipped for a NaN or Inf loss.
+SKIPPED_METRIC = "nonfinite_batches"
 
 
 class LossTermsModel(keras.Model):
@@ -63,6 +74,7 @@ class LossTermsModel(keras.Model):
             )
             for task in task_names
         }
+        self.skipped_tracker = keras.metrics.Sum(name=SKIPPED_METRIC)
 
     @property
     def metrics(self):
@@ -71,6 +83,7 @@ class LossTermsModel(keras.Model):
             *self.term_trackers.values(),
             *self.accuracy_trackers.values(),
             *self._extra_trackers(),
+            self.skipped_tracker,
         ]
 
     def compile(self, optimizer=None, **kwargs):
@@ -137,7 +150,14 @@ class LossTermsModel(keras.Model):
         for task, tracker in self.accuracy_trackers.items():
             tracker.update_state(labels[task], outputs.logits[task])
         self._update_extra_metrics(outputs)
-        return {m.name: m.result() for m in self.metrics}
+        return self._results()
+
+    def _results(self, with_skipped=False):
+        return {
+            m.name: m.result()
+            for m in self.metrics
+            if with_skipped or m is not self.skipped_tracker
+        }
 
     def _forward_and_gradients(self, training, data):
         """`(total, terms, outputs, gradients)`; no gradients in a test."""
@@ -177,13 +197,31 @@ class LossTermsModel(keras.Model):
         return self._update_metrics(data, total, terms, outputs)
 
     def test_step(self, data):
+        """A test batch whose loss is NaN or Inf is skipped: it updates no
+        metric but `nonfinite_batches` (module doc); bad data still
+        raises."""
         checks = self._batch_assertions(data)
         total, terms, outputs, _ = self._forward_function(False)(data)
-        checks += self._loss_assertions(total, terms, checks)
+        finite = ops.all(
+            ops.stack(
+                [
+                    ops.all(ops.isfinite(ops.cast(v, "float32")))
+                    for v in [total, *terms.values()]
+                ]
+            )
+        )
+
+        def update():
+            self._update_metrics(data, total, terms, outputs)
+            return ops.convert_to_tensor(True)
+
         with tf.control_dependencies(checks):
-            return self._update_metrics(data, total, terms, outputs)
+            tf.cond(finite, update, lambda: ops.convert_to_tensor(False))
+            self.skipped_tracker.update_state(1.0 - ops.cast(finite, "float32"))
+            return self._results(with_skipped=True)
 
 
 __all__ = [
+    "SKIPPED_METRIC",
     "LossTermsModel",
 ]
