@@ -190,11 +190,12 @@ ZOO = {
     "MobileNetV2": lambda: _applications("MobileNetV2", alpha=0.35),
     "ResNet50": lambda: _applications("ResNet50"),
 }
-_LARGE = pytest.mark.large  # 10-16 s each on 2 CPU cores
+_LARGE = pytest.mark.large  # 10-40 s each on 2 CPU cores
+_APPLICATIONS = ("MobileNetV2", "ResNet50")
 #: Each zoo encoder under float32; the mixed policies on the smallest.
 CASES = [
-    *[(name, "float32") for name in ZOO if name != "ResNet50"],
-    pytest.param("ResNet50", "float32", marks=_LARGE),
+    *[(name, "float32") for name in ZOO if name not in _APPLICATIONS],
+    *[pytest.param(name, "float32", marks=_LARGE) for name in _APPLICATIONS],
     ("simple_conv64-batch", "mixed_float16"),
     ("simple_conv64-variational", "mixed_bfloat16"),
     pytest.param("MobileNetV2", "mixed_float16", marks=_LARGE),
