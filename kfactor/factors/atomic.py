@@ -39,22 +39,16 @@ import logging
 import os
 import shutil
 import tempfile
-import time
 
+from kfactor.factors import locks
 from kfactor.factors import manifest as manifest_lib
-
-try:
-    import fcntl
-except ImportError:  # Not POSIX: no locking (module doc).
-    fcntl = None
 
 logger = logging.getLogger(__name__)
 
-#: How long a second writer waits for the first (seconds).
-LOCK_TIMEOUT_S = 60.0
-LOCK_SUFFIX = ".lock"
-SWAP_SUFFIX = ".swap"
-_POLL_S = 0.05
+LOCK_TIMEOUT_S = locks.LOCK_TIMEOUT_S
+LOCK_SUFFIX = locks.LOCK_SUFFIX
+SWAP_SUFFIX = locks.SWAP_SUFFIX
+reading = locks.reading
 _AT_FDCWD = -100
 _RENAME_EXCHANGE = 2
 #: The steps `_reached` is called at, in order.
@@ -68,93 +62,13 @@ def _reached(step):
 # === Names ===
 
 
-def _sibling(target, suffix):
-    parent, name = os.path.split(target)
-    return os.path.join(parent, f".{name}{suffix}")
-
-
 def litter(target):
     """The `.tmp-*` and `.old-*` siblings of `target` that writers left."""
     target = os.path.abspath(os.fspath(target))
     found = []
     for infix in (manifest_lib.TEMPORARY_INFIX, manifest_lib.PREVIOUS_INFIX):
-        found += glob.glob(_sibling(glob.escape(target), infix) + "*")
+        found += glob.glob(locks.sibling(glob.escape(target), infix) + "*")
     return sorted(found)
-
-
-# === Locks ===
-
-
-def _open_lock(path, create):
-    flags = os.O_RDWR | (os.O_CREAT if create else 0)
-    try:
-        return os.open(path, flags, 0o644)
-    except FileNotFoundError:
-        return None
-
-
-def _acquire(fd, mode, path, timeout):
-    deadline = time.monotonic() + timeout
-    while True:
-        try:
-            fcntl.flock(fd, mode | fcntl.LOCK_NB)
-            return
-        except BlockingIOError:
-            if time.monotonic() >= deadline:
-                break
-            time.sleep(_POLL_S)
-    holder = os.pread(fd, 32, 0).decode(errors="replace").strip() or "?"
-    raise TimeoutError(
-        f"Expected to lock {path} within {timeout:g} s. Received: another "
-        f"process (pid {holder}) is writing there still. Fix: wait for it "
-        "and retry, pass a longer lock_timeout, or stop that process."
-    )
-
-
-@contextlib.contextmanager
-def _locked(path, mode, timeout, create=True):
-    if fcntl is None:
-        yield
-        return
-    fd = _open_lock(path, create)
-    if fd is None:  # Never written: nothing to wait for.
-        yield
-        return
-    try:
-        _acquire(fd, mode, path, timeout)
-        if mode == fcntl.LOCK_EX and path.endswith(LOCK_SUFFIX):
-            os.ftruncate(fd, 0)
-            os.pwrite(fd, str(os.getpid()).encode(), 0)
-        yield
-    finally:
-        os.close(fd)  # Releases the lock.
-
-
-def _swap_files(path):
-    path = os.path.abspath(os.fspath(path))
-    return [
-        _sibling(target, SWAP_SUFFIX)
-        for target in (path, os.path.dirname(path))
-    ]
-
-
-@contextlib.contextmanager
-def reading(paths, timeout=LOCK_TIMEOUT_S):
-    """Holds off the swap of each of `paths` (or their parents) while read.
-
-    Yields a function telling whether the read must be redone: a writer
-    made its swap lock (which it does before any swap) after the read
-    began, so that the read held no lock against it.
-    """
-    files = [f for path in paths for f in _swap_files(path)]
-    if fcntl is None:
-        yield lambda: False
-        return
-    with contextlib.ExitStack() as stack:
-        held = {f for f in files if os.path.exists(f)}
-        for f in sorted(held):
-            stack.enter_context(_locked(f, fcntl.LOCK_SH, timeout, False))
-        yield lambda: any(os.path.exists(f) for f in set(files) - held)
 
 
 # === The swap ===
@@ -269,16 +183,12 @@ def recover_for_reading(path):
         if os.path.exists(target) or not manifest_lib.previous_copies(target):
             continue
         try:
-            with _locked(
-                _sibling(target, LOCK_SUFFIX), _exclusive(), timeout=0
+            with locks.locked(
+                locks.sibling(target, LOCK_SUFFIX), locks.exclusive(), timeout=0
             ):
                 recover(target)
         except OSError:
             pass
-
-
-def _exclusive():
-    return None if fcntl is None else fcntl.LOCK_EX
 
 
 # === Errors ===
@@ -358,7 +268,9 @@ def _enter_write_lock(stack, target, timeout):
     try:
         os.makedirs(os.path.dirname(target), exist_ok=True)
         stack.enter_context(
-            _locked(_sibling(target, LOCK_SUFFIX), _exclusive(), timeout)
+            locks.locked(
+                locks.sibling(target, LOCK_SUFFIX), locks.exclusive(), timeout
+            )
         )
     except TimeoutError:
         raise
@@ -398,7 +310,9 @@ def atomic_directory(directory, overwrite=False, lock_timeout=LOCK_TIMEOUT_S):
     with contextlib.ExitStack() as stack:
         _enter_write_lock(stack, target, lock_timeout)
         # Made before the write, so that readers see a writer (`reading`).
-        os.close(_open_lock(_sibling(target, SWAP_SUFFIX), create=True))
+        os.close(
+            locks.open_lock(locks.sibling(target, SWAP_SUFFIX), create=True)
+        )
         _reached("locked")
         # Under the lock, what earlier writers left is stale.
         recover(target)
@@ -409,8 +323,8 @@ def atomic_directory(directory, overwrite=False, lock_timeout=LOCK_TIMEOUT_S):
             yield temporary
             _reached("written")
             check_target(target, overwrite)
-            swap = _sibling(target, SWAP_SUFFIX)
-            with _locked(swap, _exclusive(), lock_timeout):
+            swap = locks.sibling(target, SWAP_SUFFIX)
+            with locks.locked(swap, locks.exclusive(), lock_timeout):
                 _swap(temporary, target)
         except BaseException as err:
             shutil.rmtree(temporary, ignore_errors=True)
