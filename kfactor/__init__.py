@@ -22,6 +22,7 @@ from kfactor.factors.assembly import assemble
 from kfactor.factors.assembly import check_assembly
 from kfactor.factors.export import check_export
 from kfactor.factors.export import export_for_serving
+from kfactor.factors.graph_check import UntrustedFactorError
 from kfactor.factors.manifest import FactorFormatError
 from kfactor.factors.plugins import load_factors
 from kfactor.factors.publish import publish_factors
@@ -69,6 +70,7 @@ __all__ = [
     "SingleTaskNetworks",
     "TaskCode",
     "TaskFactor",
+    "UntrustedFactorError",
     "__version__",
     "applications",
     "applications_encoder",

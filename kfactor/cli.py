@@ -25,6 +25,7 @@ from kfactor.factors.assembly import check_assembly
 from kfactor.factors.export import check_export
 from kfactor.factors.export import export_for_serving
 from kfactor.factors.plugins import factor_table
+from kfactor.factors.plugins import litter_note
 from kfactor.factors.plugins import load_factors
 from kfactor.factors.saving import check_target
 from kfactor.serving import protocol as serving_protocol
@@ -244,7 +245,11 @@ def _writable_out(directory):
 
 @_factor_errors
 def list_command(args):
-    print(factor_table(_load(args)))
+    factors = _load(args)
+    print(factor_table(factors))
+    note = litter_note(factors)
+    if note:
+        print(f"\n{note}")
 
 
 @_factor_errors

@@ -118,7 +118,7 @@ def test_existing_target_is_kept_unless_overwrite(tmp_path):
     assert tree(target) == before
     fixtures.factorizer().save_factors(target, overwrite=True)
     assert sorted(os.listdir(target)) == ["col", "common", "row"]
-    assert sorted(os.listdir(tmp_path)) == ["f"]
+    assert sorted(os.listdir(tmp_path)) == [".f.lock", ".f.swap", "f"]
 
 
 def test_a_crash_mid_save_leaves_the_earlier_artefact_intact(
@@ -140,7 +140,8 @@ def test_a_crash_mid_save_leaves_the_earlier_artefact_intact(
         fixtures.factorizer().save_factors(target, overwrite=True)
     assert len(calls) == 2
     assert tree(target) == before
-    assert sorted(os.listdir(tmp_path)) == ["f"]  # temporary sibling removed
+    # The temporary sibling is removed; the lock files stay.
+    assert sorted(os.listdir(tmp_path)) == [".f.lock", ".f.swap", "f"]
 
 
 def test_a_file_or_an_unwritable_target_is_refused(tmp_path):

@@ -36,6 +36,12 @@ def test_signatures_inputs_and_outputs_are_named(exported):
         ],
         "col": ["logits", "probabilities"],
         "row": ["logits", "probabilities"],
+        "serving_uint8": [
+            "col_logits",
+            "col_probabilities",
+            "row_logits",
+            "row_probabilities",
+        ],
     }
     assert summary["input"] == {"images": [None, 16, 16, 1]}
     signature = tf.saved_model.load(directory).signatures["serving_default"]

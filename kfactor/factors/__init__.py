@@ -7,6 +7,7 @@ It knows networks (`FactorNetworks`), not trainers: nothing here imports
 from kfactor.factors import assembly
 from kfactor.factors import checks
 from kfactor.factors import export
+from kfactor.factors import graph_check
 from kfactor.factors import manifest
 from kfactor.factors import networks
 from kfactor.factors import plugins
@@ -17,6 +18,7 @@ from kfactor.factors.assembly import assemble
 from kfactor.factors.assembly import check_assembly
 from kfactor.factors.export import check_export
 from kfactor.factors.export import export_for_serving
+from kfactor.factors.graph_check import UntrustedFactorError
 from kfactor.factors.manifest import FactorFormatError
 from kfactor.factors.networks import FactorNetworks
 from kfactor.factors.plugins import load_factors
@@ -28,6 +30,7 @@ __all__ = [
     "FactorFormatError",
     "FactorNetworks",
     "SavedFactor",
+    "UntrustedFactorError",
     "assemble",
     "assembly",
     "check_assembly",
@@ -35,6 +38,7 @@ __all__ = [
     "checks",
     "export",
     "export_for_serving",
+    "graph_check",
     "load_factors",
     "manifest",
     "networks",

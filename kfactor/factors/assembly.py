@@ -136,6 +136,28 @@ def resolve(factors, tasks=None):
     return common, {t: available[t] for t in chosen}, common.image_spec
 
 
+@keras.saving.register_keras_serializable(package="kfactor")
+class AssembledModel(keras.Model):
+    """The functional model `assemble` returns: images -> `{task: logits}`.
+
+    A plain functional model, except that a call first checks the images'
+    shape and dtype with kfactor's message (what is wrong, the fix), where
+    Keras would print its input-spec text.
+    """
+
+    def __call__(self, inputs, *args, **kwargs):
+        shape = getattr(inputs, "shape", None)
+        dtype = getattr(inputs, "dtype", None)
+        if shape is not None and dtype is not None:
+            validation.check_image_signature(
+                shape,
+                dtype,
+                self.input_shape[1:],
+                f"images given to the assembled model {self.name!r}",
+            )
+        return super().__call__(inputs, *args, **kwargs)
+
+
 def assemble(factors, tasks=None, verify=True, name="assembled"):
     """Assembles a common factor and task factors into one Keras model.
 
@@ -152,7 +174,9 @@ def assemble(factors, tasks=None, verify=True, name="assembled"):
         name: the model's name.
 
     Returns:
-        A functional `keras.Model` images -> `{task: logits}`.
+        A functional `keras.Model` images -> `{task: logits}`
+        (`AssembledModel`: a wrong image size or dtype is refused with a
+        message naming the fix).
 
     Raises:
         ValueError: no or several common factors, no task factor, a task
@@ -176,7 +200,8 @@ def assemble(factors, tasks=None, verify=True, name="assembled"):
     outputs = {
         task: layer([images, z_common]) for task, layer in task_layers.items()
     }
-    model = keras.Model(images, outputs, name=name)
+    model = AssembledModel(images, outputs, name=name)
+    model.value_range = tuple(spec["value_range"])
     validation.check_finite_variables(model.weights, "the assembled factors")
     if verify:
         verify_assembly(model, factors)
@@ -306,6 +331,7 @@ __all__ = [
     "RECORDED_FIX",
     "RECORDED_TOLERANCE",
     "TOLERANCE",
+    "AssembledModel",
     "assemble",
     "check_assembly",
     "factor_network",

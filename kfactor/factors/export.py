@@ -3,7 +3,13 @@
 The SavedModel has one input, `images` (`float32[batch, H, W, C]`), and:
 
 - `serving_default`: `{<task>_logits, <task>_probabilities}` for every task;
-- one signature per task, named like the task: `{logits, probabilities}`.
+- one signature per task, named like the task: `{logits, probabilities}`;
+- `serving_uint8`: `serving_default` on `uint8[batch, H, W, C]` 8-bit pixels,
+  rescaled from [0, 255] to the factors' value range first.
+
+The float signatures take float32 only: TensorFlow refuses uint8 there with
+its own "expected a float tensor" before any kfactor code runs, so 8-bit
+clients call `serving_uint8` (or send `pixels / 255` as float32).
 
 It needs only TensorFlow to load (`tf.saved_model.load`), runs under
 `saved_model_cli` and TF Serving, and holds only the inference computation:
@@ -28,10 +34,12 @@ import tensorflow as tf
 logger = logging.getLogger(__name__)
 
 SERVING_DEFAULT = "serving_default"
+SERVING_UINT8 = "serving_uint8"
 INPUT_NAME = "images"
 #: Names a task's signature cannot take (ExportArchive attributes).
 RESERVED_NAMES = (
     SERVING_DEFAULT,
+    SERVING_UINT8,
     "signatures",
     "variables",
     "trainable_variables",
@@ -110,6 +118,17 @@ def _endpoints(model):
     return endpoints
 
 
+def _from_uint8(serving_default, model):
+    """`serving_default` on 8-bit pixels rescaled to the value range."""
+    low, high = getattr(model, "value_range", manifest_lib.DEFAULT_VALUE_RANGE)
+
+    def serving_uint8(images):
+        scaled = tf.cast(images, "float32") * ((high - low) / 255.0) + low
+        return serving_default(scaled)
+
+    return serving_uint8
+
+
 def export_for_serving(
     model_or_factors, directory, overwrite=False, tasks=None
 ):
@@ -144,8 +163,14 @@ def export_for_serving(
         (None, *model.input.shape[1:]), model.input.dtype, name=INPUT_NAME
     )
     archive = keras.export.ExportArchive()
-    for name, fn in _endpoints(model).items():
+    endpoints = _endpoints(model)
+    for name, fn in endpoints.items():
         archive.add_endpoint(name, fn, input_signature=[spec])
+    archive.add_endpoint(
+        SERVING_UINT8,
+        _from_uint8(endpoints[SERVING_DEFAULT], model),
+        input_signature=[tf.TensorSpec(spec.shape, "uint8", INPUT_NAME)],
+    )
     with atomic_directory(directory, overwrite) as temporary:
         archive.write_out(temporary, verbose=False)
         restored = tf.saved_model.load(temporary)
@@ -201,6 +226,7 @@ __all__ = [
     "INPUT_NAME",
     "RESERVED_NAMES",
     "SERVING_DEFAULT",
+    "SERVING_UINT8",
     "check_export",
     "export_for_serving",
 ]

@@ -19,6 +19,7 @@ import hashlib
 import json
 import os
 import re
+import warnings
 
 from kfactor.version import __version__
 
@@ -48,8 +49,12 @@ PREVIOUS_DIR = "previous"
 _NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _INT = (int, np.integer)
 
-# key -> (accepted types, whether None is allowed). The top level is closed:
-# an unknown key is an error; free-form metadata goes under `extra`.
+# key -> (accepted types, whether None is allowed). Versioning: a change a
+# reader must understand bumps FORMAT_VERSION, and a reader refuses a newer
+# one ("upgrade kfactor to >= <the writer's version>"); within one
+# format_version new top-level keys are optional, so a reader warns about
+# (`FactorFormatWarning`) and ignores top-level keys it does not know. A
+# writer writes only the keys below; free-form metadata goes under `extra`.
 MANIFEST_KEYS = {
     "format_version": (_INT, False),
     "role": (str, False),
@@ -85,6 +90,10 @@ TEACHER_KEYS = ("name", "weights_fingerprint")
 
 class FactorFormatError(ValueError):
     """A factor directory or manifest that kfactor cannot use."""
+
+
+class FactorFormatWarning(UserWarning):
+    """A manifest has keys this kfactor does not know (a newer writer's)."""
 
 
 def check_name(name, what="factor name"):
@@ -250,7 +259,7 @@ def read_manifest(directory):
             f"Expected {path} to be a JSON manifest. Received: unreadable "
             f"({err}). Fix: re-save the factor with save_factors."
         ) from err
-    validate_manifest(manifest, path)
+    validate_manifest(manifest, path, unknown_keys="warn")
     return manifest
 
 
@@ -261,7 +270,9 @@ def _fail(path, expected, received, fix):
     )
 
 
-def _check_keys(path, mapping, required, optional=(), where="the manifest"):
+def _check_keys(
+    path, mapping, required, optional=(), where="the manifest", unknown="error"
+):
     missing = [k for k in required if k not in mapping]
     if missing:
         _fail(
@@ -271,37 +282,69 @@ def _check_keys(path, mapping, required, optional=(), where="the manifest"):
             "re-save the factor with save_factors (manifests are not "
             "edited by hand).",
         )
-    unknown = sorted(set(mapping) - set(required) - set(optional))
-    if unknown:
+    extra = sorted(set(mapping) - set(required) - set(optional))
+    if extra and unknown == "warn":
+        warnings.warn(
+            f"The factor manifest {path} has keys this kfactor "
+            f"({__version__}) does not know: {extra}, ignored (optional keys "
+            "of a newer kfactor, same format_version). Fix: upgrade "
+            "kfactor to use them.",
+            FactorFormatWarning,
+            stacklevel=4,
+        )
+    elif extra:
         _fail(
             path,
             f"only the keys {sorted(required)} in {where}",
-            f"unknown keys {unknown}",
+            f"unknown keys {extra}",
             "put custom metadata under the top-level 'extra' dict.",
         )
 
 
-def validate_manifest(manifest, path="<manifest>"):
+def _check_version(manifest, path):
+    """Raises once, before any other check, on a newer format_version."""
+    version = manifest.get("format_version")
+    if not isinstance(version, _INT) or version <= FORMAT_VERSION:
+        return
+    writer = manifest.get("versions")
+    writer = writer.get("kfactor") if isinstance(writer, dict) else None
+    if isinstance(writer, str):
+        fix = (
+            f"upgrade kfactor to >= {writer}: "
+            f"pip install -U 'kfactor>={writer}'."
+        )
+    else:
+        fix = (
+            f"upgrade kfactor to a version that reads format_version {version}."
+        )
+    _fail(
+        path,
+        f"format_version <= {FORMAT_VERSION} (what kfactor {__version__} "
+        "reads)",
+        f"format_version={version}, written by a newer kfactor",
+        fix,
+    )
+
+
+def validate_manifest(manifest, path="<manifest>", unknown_keys="error"):
     """Raises `FactorFormatError` naming the first problem of `manifest`.
 
     Args:
         manifest: the parsed JSON.
         path: where it came from, for the error message.
+        unknown_keys: `"error"` (what a writer checks) or `"warn"` (what a
+            reader does: a `FactorFormatWarning` naming top-level keys a
+            newer kfactor added within the same format_version).
 
     Returns:
         `manifest`, unchanged.
     """
     if not isinstance(manifest, dict):
         _fail(path, "a JSON object", type(manifest).__name__, "re-save it.")
-    version = manifest.get("format_version")
-    if isinstance(version, _INT) and version > FORMAT_VERSION:
-        _fail(
-            path,
-            f"format_version <= {FORMAT_VERSION} (kfactor {__version__})",
-            f"format_version={version}, written by a newer kfactor",
-            "upgrade kfactor: pip install -U kfactor.",
-        )
-    _check_keys(path, manifest, MANIFEST_KEYS, OPTIONAL_KEYS)
+    _check_version(manifest, path)
+    _check_keys(
+        path, manifest, MANIFEST_KEYS, OPTIONAL_KEYS, unknown=unknown_keys
+    )
     for key, (types, nullable) in {**MANIFEST_KEYS, **OPTIONAL_KEYS}.items():
         value = manifest.get(key)
         if key not in manifest or (value is None and nullable):
@@ -404,6 +447,7 @@ __all__ = [
     "TASK",
     "TEACHER_KEYS",
     "FactorFormatError",
+    "FactorFormatWarning",
     "check_name",
     "input_spec",
     "probe_images",

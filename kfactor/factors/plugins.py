@@ -20,6 +20,8 @@ import logging
 import os
 import types
 
+from kfactor.factors import atomic
+from kfactor.factors import graph_check
 from kfactor.factors import manifest as manifest_lib
 from kfactor.factors.saved_factor import SavedFactor
 
@@ -27,6 +29,8 @@ logger = logging.getLogger(__name__)
 
 ENTRY_POINT_GROUP = "kfactor.factors"
 PROJECT_FACTORS_DIR = "saved_factors"
+#: A read that overlapped a save's swap without its lock is redone once.
+_READ_ATTEMPTS = 2
 
 
 def _entry_point_path(entry_point):
@@ -153,7 +157,7 @@ def _check_sources(sources):
             )
 
 
-def load_factors(*sources, discover=None):
+def load_factors(*sources, discover=None, allow_ops=(), trust_factor=False):
     """Loads the factors in `sources` as `SavedFactor` layers, by name.
 
     Args:
@@ -161,6 +165,12 @@ def load_factors(*sources, discover=None):
             recursively). None: discover them (module docstring).
         discover: also search the discovered sources after the explicit
             ones; defaults to True only when no source is given.
+        allow_ops: op names each factor's graph may hold beyond
+            `kfactor.factors.graph_check.ALLOWED_OPS`.
+        trust_factor: skip the op check of the graphs. By default every
+            factor's graph is checked before any is loaded, and one with
+            an op outside the allowlist is refused
+            (`kfactor.factors.graph_check.UntrustedFactorError`).
 
     Returns:
         dict name -> `kfactor.SavedFactor` (`"common"` and the task names),
@@ -185,6 +195,37 @@ def load_factors(*sources, discover=None):
             "plugin). Fix: pass factor directories, save factors with "
             "Factorizer.save_factors, or install a factor plugin."
         )
+    sources = [source for _, source in labelled]
+    for source in sources:
+        atomic.recover_for_reading(source)
+    for attempt in range(_READ_ATTEMPTS):
+        with atomic.reading(sources) as stale:
+            try:
+                factors = _load_found(labelled, allow_ops, trust_factor)
+            except Exception:
+                if not stale() or attempt == _READ_ATTEMPTS - 1:
+                    raise
+                continue
+            if not stale():  # The old or the new set, not a mix.
+                return factors
+    return factors
+
+
+def _load_found(labelled, allow_ops, trust_factor):
+    found = _found_factors(labelled)
+    order = sorted(found, key=lambda n: n != manifest_lib.COMMON)
+    for name in order:  # Every graph, before any is loaded.
+        graph_check.check_factor_graph(found[name][0], allow_ops, trust_factor)
+    return {
+        name: SavedFactor(
+            found[name][0], allow_ops=allow_ops, trust_factor=trust_factor
+        )
+        for name in order
+    }
+
+
+def _found_factors(labelled):
+    """name -> `(directory, manifest, origin)` of the labelled sources."""
     found = {}
     for origin, source in labelled:
         directories = factor_directories(source)
@@ -198,8 +239,7 @@ def load_factors(*sources, discover=None):
         for directory in directories:
             manifest = manifest_lib.read_manifest(directory)
             _merge(found, directory, manifest, origin)
-    order = sorted(found, key=lambda n: n != manifest_lib.COMMON)
-    return {name: SavedFactor(found[name][0]) for name in order}
+    return found
 
 
 def factor_table(factors):
@@ -226,6 +266,21 @@ def factor_table(factors):
     return "\n".join(lines)
 
 
+def litter_note(factors):
+    """A note listing what interrupted saves left beside `factors`, or ""."""
+    found = set()
+    for factor in factors.values():
+        for target in (factor.directory, os.path.dirname(factor.directory)):
+            found.update(atomic.litter(target))
+    if not found:
+        return ""
+    listed = "\n".join(f"- {path}" for path in sorted(found))
+    return (
+        "Left by interrupted saves (the next save to the same target "
+        f"removes them, or remove them by hand):\n{listed}"
+    )
+
+
 __all__ = [
     "ENTRY_POINT_GROUP",
     "PROJECT_FACTORS_DIR",
@@ -233,5 +288,6 @@ __all__ = [
     "entry_point_sources",
     "factor_directories",
     "factor_table",
+    "litter_note",
     "load_factors",
 ]

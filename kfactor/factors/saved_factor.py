@@ -11,6 +11,8 @@ import os
 
 from kfactor import keras_internals
 from kfactor import validation
+from kfactor.factors import atomic
+from kfactor.factors import graph_check
 from kfactor.factors import manifest as manifest_lib
 
 import keras
@@ -160,6 +162,13 @@ class SavedFactor(keras.layers.TFSMLayer):
             (finite, in range); the shape and dtype are always checked.
         name: the layer's name; by default the manifest's `name`.
         dtype: the layer's dtype policy (as for any Keras layer).
+        allow_ops: op names allowed in the graph beyond
+            `kfactor.factors.graph_check.ALLOWED_OPS`.
+        trust_factor: skip the graph's op check (for a factor you made or
+            trust). By default, before the SavedModel is loaded, every
+            function of its graph is checked against the allowlist and a
+            factor with any other op (file, network, process ops) is
+            refused with `kfactor.factors.graph_check.UntrustedFactorError`.
 
     Attributes:
         manifest: the validated manifest (dict).
@@ -181,8 +190,11 @@ class SavedFactor(keras.layers.TFSMLayer):
         check_inputs=True,
         name=None,
         dtype=None,
+        allow_ops=(),
+        trust_factor=False,
     ):
         directory = os.path.abspath(os.fspath(directory))
+        atomic.recover_for_reading(directory)
         if not os.path.isdir(directory):
             raise NotADirectoryError(
                 f"Expected a factor directory. Received: {directory} "
@@ -192,6 +204,7 @@ class SavedFactor(keras.layers.TFSMLayer):
             )
         manifest = manifest_lib.read_manifest(directory)
         path = saved_model_path(directory)
+        graph_check.check_factor_graph(directory, allow_ops, trust_factor)
         try:
             super().__init__(
                 path,
@@ -206,6 +219,8 @@ class SavedFactor(keras.layers.TFSMLayer):
         self.directory = directory
         self.manifest = manifest
         self.check_inputs = bool(check_inputs)
+        self.allow_ops = list(allow_ops)
+        self.trust_factor = bool(trust_factor)
         self._check_restored(path)
 
     def _check_restored(self, path):
@@ -305,6 +320,8 @@ class SavedFactor(keras.layers.TFSMLayer):
             **config,
             "directory": self.directory,
             "check_inputs": self.check_inputs,
+            "allow_ops": self.allow_ops,
+            "trust_factor": self.trust_factor,
         }
 
     # `from_config` is `TFSMLayer`'s: it refuses in safe mode, then calls

@@ -10,15 +10,12 @@ Only inference computations are exported: the common factor (images ->
 auxiliary heads and the InfoMax projections are never written.
 """
 
-import contextlib
 import json
 import logging
 import os
-import shutil
-import signal
-import tempfile
 
 from kfactor import validation
+from kfactor.factors import atomic
 from kfactor.factors import manifest as manifest_lib
 from kfactor.factors.saved_factor import restored_variables
 
@@ -33,118 +30,9 @@ logger = logging.getLogger(__name__)
 MANIFEST_FILE = manifest_lib.MANIFEST_FILE
 SAVED_MODEL_DIR = manifest_lib.SAVED_MODEL_DIR
 FORMAT_VERSION = manifest_lib.FORMAT_VERSION
-#: Tests set it to a step of `atomic_directory` ("written", "moved_aside",
-#: "replaced") to SIGKILL the saving process there.
-KILL_AT_ENV = "KFACTOR_TEST_KILL_AT"
-
-
-def _crash_point(step):
-    """Kills this process at `step` when `KILL_AT_ENV` names it (tests)."""
-    if os.environ.get(KILL_AT_ENV) == step:
-        os.kill(os.getpid(), signal.SIGKILL)
-
-
-def check_target(directory, overwrite=False):
-    """Raises unless `directory` may be (re)written; returns its abspath.
-
-    A missing or empty directory may be written; a non-empty one only with
-    `overwrite=True`; a file never.
-    """
-    target = os.path.abspath(os.fspath(directory))
-    if os.path.exists(target) and not os.path.isdir(target):
-        raise FileExistsError(
-            f"Expected a directory path to write. Received: {target} is a "
-            "file. Fix: choose another path or remove the file."
-        )
-    if os.path.isdir(target) and os.listdir(target) and not overwrite:
-        raise FileExistsError(
-            f"Expected a new or empty directory. Received: {target} exists "
-            "and is not empty. Fix: pass overwrite=True (--overwrite) to "
-            "replace it, or choose another directory."
-        )
-    return target
-
-
-def _make_parent(target):
-    parent = os.path.dirname(target)
-    try:
-        os.makedirs(parent, exist_ok=True)
-        return tempfile.mkdtemp(
-            prefix=f".{os.path.basename(target)}{manifest_lib.TEMPORARY_INFIX}",
-            dir=parent,
-        )
-    except OSError as err:
-        raise PermissionError(
-            f"Expected a writable parent directory for {target}. Received: "
-            f"{type(err).__name__}: {err}. Fix: choose a writable location."
-        ) from err
-
-
-def _replace(temporary, target):
-    """Renames `temporary` onto `target`, moving an old `target` aside.
-
-    A kill between the two renames leaves no `target`, but the old copy in
-    `.<name>.old-*/previous`, which `manifest.recovery_hint` (used by the
-    loaders) names with the command restoring it. Once the new copy is in
-    place, every old copy is removed.
-    """
-    if not os.path.isdir(target) or not os.listdir(target):
-        os.replace(temporary, target)
-        _crash_point("replaced")
-        _remove_previous_copies(target)
-        return
-    old = tempfile.mkdtemp(
-        prefix=f".{os.path.basename(target)}{manifest_lib.PREVIOUS_INFIX}",
-        dir=os.path.dirname(target),
-    )
-    previous = os.path.join(old, manifest_lib.PREVIOUS_DIR)
-    os.replace(target, previous)
-    _crash_point("moved_aside")
-    try:
-        os.replace(temporary, target)
-    except OSError:
-        os.replace(previous, target)
-        raise
-    _crash_point("replaced")
-    _remove_previous_copies(target)
-
-
-def _remove_previous_copies(target):
-    for previous in manifest_lib.previous_copies(target):
-        shutil.rmtree(os.path.dirname(previous), ignore_errors=True)
-
-
-def directory_size(directory):
-    """Total bytes of the files under `directory`."""
-    return sum(
-        os.path.getsize(os.path.join(root, name))
-        for root, _, names in os.walk(directory)
-        for name in names
-    )
-
-
-@contextlib.contextmanager
-def atomic_directory(directory, overwrite=False):
-    """Yields a temporary sibling of `directory`, renamed onto it on success.
-
-    A failure (or crash) while writing leaves any earlier `directory` as it
-    was; the temporary sibling is removed on failure.
-
-    Example:
-
-    >>> with atomic_directory(str(tmp_path / "out")) as tmp:  # doctest: +SKIP
-    ...     open(os.path.join(tmp, "a.txt"), "w").close()
-    """
-    target = check_target(directory, overwrite)
-    temporary = _make_parent(target)
-    try:
-        yield temporary
-        check_target(target, overwrite)
-        _crash_point("written")
-        _replace(temporary, target)
-    except BaseException:
-        shutil.rmtree(temporary, ignore_errors=True)
-        raise
+check_target = atomic.check_target
+atomic_directory = atomic.atomic_directory
+directory_size = atomic.directory_size
 
 
 # === Inference networks ===
@@ -302,14 +190,18 @@ def save_factors(
     test_accuracy=None,
     value_range=None,
     extra=None,
+    lock_timeout=atomic.LOCK_TIMEOUT_S,
 ):
     """Saves every factor of `factorizer` as `directory/<name>/`.
 
     Writes `common/` and one directory per task, each a SavedModel plus a
     `kfactor.json` manifest; a task's manifest records its factor network's
     logits on the probe images (`probe_record`). The whole set is written to
-    a temporary sibling and renamed onto `directory` at the end, so a
-    failure leaves any earlier artefact there intact.
+    a temporary sibling and swapped onto `directory` at the end
+    (`kfactor.factors.atomic`): a failure leaves any earlier artefact there
+    intact and no temporary copy; two processes saving to one `directory`
+    take turns (the second waits at most `lock_timeout` seconds); a reader
+    sees the old or the new set, never a mix.
 
     Args:
         factorizer: a trained `kfactor.Factorizer`.
@@ -319,6 +211,8 @@ def save_factors(
         value_range: `(low, high)` of the images the factors expect; by
             default the factorizer's `value_range` (else [0, 1]).
         extra: optional JSON-able dict stored under the manifest's `extra`.
+        lock_timeout: seconds to wait for another process saving to
+            `directory` (`kfactor.factors.atomic.LOCK_TIMEOUT_S`).
 
     Returns:
         dict factor name -> its directory.
@@ -326,6 +220,10 @@ def save_factors(
     Raises:
         kfactor.validation.NonFiniteError: a weight to export is NaN or
             Inf; nothing is written.
+        TimeoutError: another process kept saving to `directory` for
+            `lock_timeout` seconds.
+        OSError: the write failed (no space left, read-only, permission):
+            the message names the cause and the path; nothing changed.
 
     Example:
 
@@ -345,7 +243,7 @@ def save_factors(
     spec = base["input_spec"]
     check_finite_factors(factorizer, spec["shape"])
     names = [manifest_lib.COMMON, *factorizer.task_names]
-    with atomic_directory(directory, overwrite) as temporary:
+    with atomic_directory(directory, overwrite, lock_timeout) as temporary:
         common = {
             **base,
             "role": manifest_lib.COMMON,

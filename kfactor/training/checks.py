@@ -12,6 +12,7 @@ ordered by `tf.control_dependencies`; `keras.ops` has none.
 """
 
 import inspect
+import warnings
 
 from kfactor import validation
 from kfactor.factors import manifest as manifest_lib
@@ -126,6 +127,32 @@ def loss_assertions(total, terms, after):
     return [c for c in checks if c is not None]
 
 
+class NonFiniteValidationWarning(UserWarning):
+    """Validation (or evaluate) batches were skipped for a NaN/Inf loss."""
+
+
+def warn_skipped_batches(counts, where):
+    """Warns when `counts` (per epoch) of test batches were skipped.
+
+    Args:
+        counts: the `nonfinite_batches` of each epoch (or one evaluate).
+        where: "validation" or "evaluate", for the message.
+    """
+    counts = [int(c) for c in counts or ()]
+    if not any(counts):
+        return
+    warnings.warn(
+        f"Skipped {sum(counts)} {where} batch(es) whose loss was NaN or Inf "
+        f"(per epoch: {counts}); the {where} metrics are means over the "
+        "finite batches, and the count is logged as "
+        f"{'val_' if where == 'validation' else ''}nonfinite_batches. Fix: "
+        "check those batches' images and labels, or the model's numerics "
+        "(training stops at a non-finite training loss).",
+        NonFiniteValidationWarning,
+        stacklevel=3,
+    )
+
+
 def fit_arguments(x, y, args, kwargs):
     """The arguments of a `keras.Model.fit(x, y, *args, **kwargs)` call, by
     name (defaults filled in)."""
@@ -179,6 +206,7 @@ def check_some_batch_trained(batches, arguments):
 
 __all__ = [
     "BatchCounter",
+    "NonFiniteValidationWarning",
     "batch_assertions",
     "check_some_batch_trained",
     "check_tasks",
@@ -188,5 +216,6 @@ __all__ = [
     "image_shape",
     "loss_assertions",
     "resolve_losses",
+    "warn_skipped_batches",
     "with_batch_counter",
 ]

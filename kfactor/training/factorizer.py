@@ -27,6 +27,7 @@ from kfactor.objective import health
 from kfactor.objective import losses as losses_lib
 from kfactor.training import checks
 from kfactor.training import infomax
+from kfactor.training.step import SKIPPED_METRIC
 from kfactor.training.step import LossTermsModel
 
 import keras
@@ -219,7 +220,10 @@ class Factorizer(FactorNetworks, LossTermsModel):
         (a dataset's `element_spec`) and of `validation_data`; a failed
         in-step check is raised as the `ValueError` (or
         `kfactor.validation.NonFiniteError`) it describes; a dataset that
-        yields no batch is a `ValueError`. After a failed `fit`, the next
+        yields no batch is a `ValueError`. A NaN or Inf training loss stops
+        it (`stop_on_nonfinite_loss`); a validation batch whose loss is NaN
+        or Inf is skipped and counted (`val_nonfinite_batches`), with a
+        `NonFiniteValidationWarning`. After a failed `fit`, the next
         one traces its step afresh.
         """
         validation.check_fit_inputs(x, y, self.image_shape, self.task_names)
@@ -238,11 +242,20 @@ class Factorizer(FactorNetworks, LossTermsModel):
         arguments, counter = checks.with_batch_counter(arguments)
         history = self._run_checked(super().fit, **arguments)
         checks.check_some_batch_trained(counter.batches, arguments)
+        checks.warn_skipped_batches(
+            history.history.get(f"val_{SKIPPED_METRIC}"), "validation"
+        )
         return history
 
     def evaluate(self, x=None, y=None, *args, **kwargs):
-        """`keras.Model.evaluate`, raising failed checks as kfactor errors."""
-        return self._run_checked(super().evaluate, x, y, *args, **kwargs)
+        """`keras.Model.evaluate`, raising failed checks as kfactor errors.
+
+        A batch whose loss is NaN or Inf is skipped and counted in
+        `nonfinite_batches`, with a warning (`kfactor.training.step`).
+        """
+        results = self._run_checked(super().evaluate, x, y, *args, **kwargs)
+        checks.warn_skipped_batches([self.skipped_tracker.result()], "evaluate")
+        return results
 
     def _run_checked(self, method, *args, **kwargs):
         if self._fit_failed:

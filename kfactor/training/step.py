@@ -16,17 +16,38 @@ and `train_step`/`test_step` share it, so the two never drift. `fit` logs
 `_extra_trackers` / `_update_extra_metrics` and in-step checks with
 `_batch_assertions` / `_loss_assertions`.
 
+Checks under XLA: XLA drops `tf.debugging.Assert` ops, so a step compiled
+whole would train on a label of 99 silently. With `jit_compile=True` the
+step itself stays a plain `tf.function` that runs the checks, and only the
+forward pass and the gradients (`_forward_and_gradients`, the heavy part)
+are compiled with XLA, as a nested `tf.function(jit_compile=True)`; the
+update waits for the batch and loss checks as without XLA.
+`model.jit_compile` then reads False and `model.xla_forward` True.
+
+Non-finite losses: a training step whose loss is NaN or Inf stops `fit`
+(`_loss_assertions`, before its update). A validation or `evaluate` batch
+whose loss is NaN or Inf is skipped instead: it updates no metric but the
+count `nonfinite_batches` of the test logs (`val_nonfinite_batches` in
+`fit`'s history), so the means are over the finite batches, and the
+`Factorizer` warns with the count. Bad data (NaN images, labels out of
+range) raises in both.
+
 What stays `tf` and why: the step is TensorFlow's custom-step idiom
 (`tf.GradientTape`, `tf.control_dependencies` holding the update behind the
 `tf.debugging` checks, `tf.distribute` for the replica count); there is no
 `keras.ops` equivalent of a tape or of control dependencies.
 """
 
+import functools
+
 from kfactor.training.optimizers import FusedAdam
 
 import keras
 import tensorflow as tf
 from keras import ops
+
+#: The test logs' count of batches skipped for a NaN or Inf loss.
+SKIPPED_METRIC = "nonfinite_batches"
 
 
 class LossTermsModel(keras.Model):
@@ -53,6 +74,7 @@ class LossTermsModel(keras.Model):
             )
             for task in task_names
         }
+        self.skipped_tracker = keras.metrics.Sum(name=SKIPPED_METRIC)
 
     @property
     def metrics(self):
@@ -61,14 +83,34 @@ class LossTermsModel(keras.Model):
             *self.term_trackers.values(),
             *self.accuracy_trackers.values(),
             *self._extra_trackers(),
+            self.skipped_tracker,
         ]
 
     def compile(self, optimizer=None, **kwargs):
         """Like `keras.Model.compile`; `optimizer` defaults to
-        `FusedAdam(1e-3)` (Keras's Adam on one kernel a variable)."""
+        `FusedAdam(1e-3)` (Keras's Adam on one kernel a variable).
+
+        `jit_compile=True` compiles the forward pass and gradients with
+        XLA, not the checks around them (module doc).
+        """
         if optimizer is None:
             optimizer = FusedAdam(learning_rate=1e-3)
         super().compile(optimizer=optimizer, **kwargs)
+        self.xla_forward = bool(self.jit_compile)
+        self._compiled_forward = {}
+        self.jit_compile = False
+
+    def _forward_function(self, training):
+        """`_forward_and_gradients`, compiled with XLA if `xla_forward`."""
+        if not getattr(self, "xla_forward", False) or self.run_eagerly:
+            return functools.partial(self._forward_and_gradients, training)
+        if training not in self._compiled_forward:
+            self._compiled_forward[training] = tf.function(
+                functools.partial(self._forward_and_gradients, training),
+                jit_compile=True,
+                reduce_retracing=True,
+            )
+        return self._compiled_forward[training]
 
     # === Hooks ===
 
@@ -108,14 +150,33 @@ class LossTermsModel(keras.Model):
         for task, tracker in self.accuracy_trackers.items():
             tracker.update_state(labels[task], outputs.logits[task])
         self._update_extra_metrics(outputs)
-        return {m.name: m.result() for m in self.metrics}
+        return self._results()
 
-    def _gradients(self, tape, loss):
+    def _results(self, with_skipped=False):
+        return {
+            m.name: m.result()
+            for m in self.metrics
+            if with_skipped or m is not self.skipped_tracker
+        }
+
+    def _forward_and_gradients(self, training, data):
+        """`(total, terms, outputs, gradients)`; no gradients in a test."""
+        if not training:
+            return (*self._forward_and_losses(data, training=False), [])
+        replicas = tf.distribute.get_strategy().num_replicas_in_sync
+        with tf.GradientTape() as tape:
+            total, terms, outputs = self._forward_and_losses(
+                data, training=True
+            )
+            scaled = self.optimizer.scale_loss(total / replicas)
+        gradients = tape.gradient(scaled, self.trainable_variables)
+        return total, terms, outputs, gradients
+
+    def _pairs(self, gradients):
         """`(gradient, variable)` pairs, with weight decay; no `None`."""
-        variables = self.trainable_variables
         pairs = [
             (g, v)
-            for g, v in zip(tape.gradient(loss, variables), variables)
+            for g, v in zip(gradients, self.trainable_variables)
             if g is not None
         ]
         if self.weight_decay:
@@ -126,28 +187,41 @@ class LossTermsModel(keras.Model):
         return pairs
 
     def train_step(self, data):
-        replicas = tf.distribute.get_strategy().num_replicas_in_sync
         checks = self._batch_assertions(data)
-        with tf.GradientTape() as tape:
-            total, terms, outputs = self._forward_and_losses(
-                data, training=True
-            )
-            scaled = self.optimizer.scale_loss(total / replicas)
+        total, terms, outputs, gradients = self._forward_function(True)(data)
         checks += self._loss_assertions(total, terms, checks)
-        pairs = self._gradients(tape, scaled)
+        pairs = self._pairs(gradients)
         # No update unless the batch and the loss passed their checks.
         with tf.control_dependencies(checks):
             self.optimizer.apply(*zip(*pairs))
         return self._update_metrics(data, total, terms, outputs)
 
     def test_step(self, data):
+        """A test batch whose loss is NaN or Inf is skipped: it updates no
+        metric but `nonfinite_batches` (module doc); bad data still
+        raises."""
         checks = self._batch_assertions(data)
-        total, terms, outputs = self._forward_and_losses(data, training=False)
-        checks += self._loss_assertions(total, terms, checks)
+        total, terms, outputs, _ = self._forward_function(False)(data)
+        finite = ops.all(
+            ops.stack(
+                [
+                    ops.all(ops.isfinite(ops.cast(v, "float32")))
+                    for v in [total, *terms.values()]
+                ]
+            )
+        )
+
+        def update():
+            self._update_metrics(data, total, terms, outputs)
+            return ops.convert_to_tensor(True)
+
         with tf.control_dependencies(checks):
-            return self._update_metrics(data, total, terms, outputs)
+            tf.cond(finite, update, lambda: ops.convert_to_tensor(False))
+            self.skipped_tracker.update_state(1.0 - ops.cast(finite, "float32"))
+            return self._results(with_skipped=True)
 
 
 __all__ = [
+    "SKIPPED_METRIC",
     "LossTermsModel",
 ]
