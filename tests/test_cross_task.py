@@ -156,9 +156,13 @@ def test_all_pairs_excluded_is_an_error():
         term.build(outputs_with(codes))
 
 
-def test_one_task_factorizer_refuses_the_adversary():
-    with pytest.raises(ValueError, match="at least two tasks"):
-        fixtures.tiny_factorizer(tasks=["row"], adversary_weight=1.0)
+def test_with_one_task_the_adversary_is_a_zero_term():
+    factorizer = fixtures.tiny_factorizer(tasks=["row"], adversary_weight=1.0)
+    term = factorizer.factor_losses[-1]
+    assert term.name == "adversary" and term.layers == []
+    images, labels = fixtures.blob_images(4)
+    outputs = factorizer._forward(images, training=False)
+    assert float(term.compute_loss(outputs, labels)) == 0.0
 
 
 @pytest.fixture(scope="module")

@@ -203,6 +203,7 @@ def test_objective_options_reach_the_loss_objects(trained_teacher):
         kd_temperature=2.0,
         infomax_estimator="infonce",
         hint_weight=0.0,
+        adversary_weight=0.0,
     )
     names = [loss.name for loss in factorizer.factor_losses]
     assert names == ["infomax", "kd", "cls", "aux"]

@@ -164,6 +164,7 @@ def test_cross_entropies_match_numpy_with_reference_smoothing(cls, field):
 def test_default_objective_is_the_reference_dsprites_config_plus_a_hint():
     objective = {loss.name: loss for loss in imb_objective()}
     assert sorted(objective) == [
+        "adversary",
         "aux",
         "cls",
         "hint",
@@ -171,6 +172,8 @@ def test_default_objective_is_the_reference_dsprites_config_plus_a_hint():
         "infomin",
         "kd",
     ]
+    assert objective["adversary"].weight == 3.0
+    assert objective["adversary"].mode == "confusion"
     # From a random start, the hint is what moves the teacher's knowledge.
     assert objective["hint"].weight == 10.0
     assert objective["infomax"].weight == 1.0
@@ -187,7 +190,11 @@ def test_default_objective_is_the_reference_dsprites_config_plus_a_hint():
 def test_total_is_the_weighted_sum_of_terms():
     out = random_outputs()
     objective = imb_objective(
-        beta=0.5, kd="soft_target", kd_weight=2.0, hint_weight=0.0
+        beta=0.5,
+        kd="soft_target",
+        kd_weight=2.0,
+        hint_weight=0.0,
+        adversary_weight=0.0,
     )
     total, terms = losses.total_loss(objective, out, LABELS)
     expected = {

@@ -3,9 +3,9 @@
 import json
 import os
 
+from kfactor.demo import networks
 from kfactor.demo import results
 from kfactor.demo.config import DemoConfig
-from kfactor.demo import networks
 
 import pytest
 

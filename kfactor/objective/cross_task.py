@@ -174,14 +174,6 @@ class CrossTaskAdversary(FactorLoss):
                 )
         self._pairs = []
 
-    def validate(self, factorizer):
-        if len(factorizer.task_names) < 2:
-            raise ValueError(
-                "CrossTaskAdversary needs at least two tasks (an adversary "
-                "reads another task from each task code). Received tasks: "
-                f"{list(factorizer.task_names)}. Fix: drop the term."
-            )
-
     def make_layers(self, outputs):
         excluded = set(self.exclude)
         self._pairs = [
@@ -190,6 +182,8 @@ class CrossTaskAdversary(FactorLoss):
             for label in outputs.logits
             if code != label and (code, label) not in excluded
         ]
+        if not self._pairs and len(outputs.task_codes) < 2:
+            return []  # one task: no other task to keep out (a zero term)
         if not self._pairs:
             raise ValueError(
                 "CrossTaskAdversary has no (code task, label task) pair left: "
@@ -219,6 +213,8 @@ class CrossTaskAdversary(FactorLoss):
         return fit + self.reversal * confusion
 
     def compute_loss(self, outputs, labels):
+        if not self._pairs:
+            return ops.zeros(())
         reversal, *heads = self.layers
         losses = [
             self._pair_loss(
