@@ -4,11 +4,16 @@ The same-loss tests need PyTorch (skipped without it); the pairing tests
 are the standard library's.
 """
 
+import json
+import os
+
 import pytest
 
 from benchmarks import realistic_report
 from benchmarks import report
 from benchmarks import run
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 # === Pairing (no frameworks) ===
 
@@ -196,3 +201,26 @@ def test_realistic_torch_steps_train_in_each_variant():
         assert float(step(*data[0])) != first
     with pytest.raises(ValueError, match="Expected a variant"):
         T.factorization_step("tiny", batches, "fast")
+
+
+# === The generated docs ===
+
+RUN_JSON = os.path.join(
+    REPO, "benchmarks", "results", "run-cpu-realistic-inference.json"
+)
+PERFORMANCE_MD = os.path.join(REPO, "docs", "PERFORMANCE.md")
+
+
+def test_performance_doc_is_generated_from_the_committed_run():
+    with open(RUN_JSON) as f:
+        expected = realistic_report.section(json.load(f))
+    with open(PERFORMANCE_MD) as f:
+        doc = f.read()
+    start = doc.index(realistic_report.BEGIN)
+    end = doc.index(realistic_report.END) + len(realistic_report.END)
+    assert doc[start:end] == expected, (
+        "docs/PERFORMANCE.md is stale. Fix: python -m "
+        "benchmarks.realistic_report "
+        "benchmarks/results/run-cpu-realistic-inference.json "
+        "docs/PERFORMANCE.md"
+    )
