@@ -1,7 +1,8 @@
 """Multiply-accumulates (MACs) of Keras models, counted on their TF graph.
 
 `forward_macs(fn, shape)` traces `fn` on one example and adds up the MACs of
-its `Conv2D` (`H_out * W_out * C_out * k_h * k_w * C_in`) and `MatMul`
+its `Conv2D` (`H_out * W_out * C_out * k_h * k_w * C_in`), depthwise
+(`H_out * W_out * C_out * k_h * k_w`) and `MatMul`
 (`m * k * n`) ops: the convolutions and dense layers. Element-wise ops
 (bias, ReLU, losses) are left out; they are < 1 % here.
 
@@ -43,7 +44,19 @@ def _matmul_macs(op):
     return m * k * n
 
 
-_COUNTERS = {"Conv2D": _conv2d_macs, "MatMul": _matmul_macs}
+def _depthwise_macs(op):
+    if op.get_attr("data_format") != b"NHWC":
+        raise ValueError(f"Expected NHWC convolutions. Received: {op.name}")
+    n, h, w, c_out = _shape(op.outputs[0])
+    k_h, k_w, _, _ = _shape(op.inputs[1])
+    return n * h * w * c_out * k_h * k_w
+
+
+_COUNTERS = {
+    "Conv2D": _conv2d_macs,
+    "DepthwiseConv2dNative": _depthwise_macs,
+    "MatMul": _matmul_macs,
+}
 
 
 def graph_macs(graph):

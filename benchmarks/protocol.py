@@ -37,6 +37,9 @@ class Item:
         unit: the name of that unit.
         meta: JSON-able facts about the item (FLOPs, parameters, ...).
         setup: called, untimed, before each window (or None).
+        call_seconds: a list `run` appends each call's seconds to (or
+            None); the window's answer then carries them, for latency
+            percentiles.
     """
 
     name: str
@@ -45,6 +48,7 @@ class Item:
     unit: str = "images"
     meta: dict = dataclasses.field(default_factory=dict)
     setup: callable = None
+    call_seconds: list = None
 
 
 def cpu_jiffies():
@@ -79,6 +83,8 @@ def timed_window(item, calls):
     """Runs `item` for `calls` calls and measures the window."""
     if item.setup is not None:
         item.setup()
+    if item.call_seconds is not None:
+        item.call_seconds.clear()
     usage = resource.getrusage(resource.RUSAGE_SELF)
     jiffies = cpu_jiffies()
     cpu, wall = time.process_time(), time.perf_counter()
@@ -86,13 +92,16 @@ def timed_window(item, calls):
     seconds = time.perf_counter() - wall
     cpu_seconds = time.process_time() - cpu
     after = resource.getrusage(resource.RUSAGE_SELF)
-    return {
+    answer = {
         "seconds": seconds,
         "cpu_seconds": cpu_seconds,
         "other_cpu": other_cpu_share(jiffies, cpu_jiffies(), seconds),
         "minor_faults": after.ru_minflt - usage.ru_minflt,
         "maxrss_bytes": maxrss_bytes(),
     }
+    if item.call_seconds is not None:
+        answer["call_seconds"] = list(item.call_seconds)
+    return answer
 
 
 def protocol_stdout():

@@ -8,9 +8,11 @@ import json
 import sys
 
 from benchmarks import phase_report
+from benchmarks import realistic_report
 from benchmarks import stats
 
 CATEGORIES = ("step", "eager", "inference", "latency", "matmul", "data")
+CATEGORIES += ("realistic",)
 CATEGORIES += ("layer", "phase")
 STEP_KINDS = ("factorize", "teacher")
 MODES = ("function", "xla", "eager")
@@ -39,6 +41,10 @@ def category_of(item):
     kind = item.split("/")[0]
     if kind in STEP_KINDS:
         return "eager" if item.endswith("/eager") else "step"
+    if kind == "realistic":
+        return "realistic"
+    if kind == "infer":
+        return "latency" if item.endswith("/1") else "inference"
     if kind in ("assembled", "standalone"):
         return "inference"
     if kind == "export":
@@ -55,6 +61,8 @@ def group_of(item):
         return f"inference/{parts[1]}"
     if parts[0] in ("matmul", "data"):
         return "reference"
+    if parts[0] == "infer":  # a workload at one batch size
+        return f"infer/{parts[1]}/{parts[-1]}"
     return f"{parts[0]}/{parts[1]}"
 
 
@@ -443,7 +451,11 @@ def derive(results):
         entries, widths, _median(matmul_gflops), derived["steps"]
     )
     derived["phases"] = phase_report.derive_phases(entries, widths)
-    derived["goals"] = derive_goals(derived)
+    derived["realistic"] = realistic_report.derive_realistic(
+        entries, _median(matmul_gflops)
+    )
+    derived["inference"] = realistic_report.derive_inference(entries)
+    derived["goals"] = derive_goals(derived) + realistic_report.goals(derived)
     return derived
 
 
@@ -806,6 +818,7 @@ def markdown(results):
     if results["derived"]["assembly"]:
         lines += ["", "### Assembled N-task inference vs N standalone", ""]
         lines += _assembly_rows(results)
+    lines += realistic_report.markdown_rows(results["derived"])
     lines += _data_lines(results)
     lines += _export_rows(results)
     lines += _memory_rows(results)

@@ -27,7 +27,15 @@ Measures (see the README's performance section and issue 7):
 9. only with `--parts=phases`: the factorization step in cumulative phases
    (teacher, forward, loss, gradients, step; `phases.py` and
    `torch_reference.factorization_phases`), what each phase adds, and
-   kfactor / PyTorch per phase (`phase_report.py`).
+   kfactor / PyTorch per phase (`phase_report.py`);
+10. only with `--parts=realistic`: the reference's CIFAR-size models
+   (`realistic.py`, `torch_realistic.py`: WRN-28-2 teacher, ResNet-18
+   common, three MobileNetV2 x0.5 tasks, multi-stage InfoMax), kfactor's
+   step against each PyTorch variant and the best of each round;
+11. only with `--parts=inference`: assembled inference of the demo's and
+   the realistic factors against N standalone networks, the exported
+   SavedModel and PyTorch (`inference.py`), at batch 1 (p50/p99 latency)
+   and `--batch_size` (`realistic_report.py`).
 
 Every configuration runs in a worker process with its own environment
 (environment variables such as the malloc settings act at process start),
@@ -60,15 +68,36 @@ TORCH_INSTALL = "pip install torch==2.13.0"
 TORCH_VARIANTS = ("eager", "channels_last", "compile", "compile_channels_last")
 WIDTHS = ("full", "narrow")
 PARTS = ("steps", "malloc", "onednn_off", "xla", "eager", "assembly")
-PARTS += ("export", "data", "layers", "phases", "serving")
-#: What a run measures unless `--parts` says: all but the diagnostic
-#: `phases` (`python -m benchmarks.run --parts=phases`) and the `serving`
-#: load (`--parts=serving`: `kfactor serve` under 1, 4 and 16 clients; it
-#: needs the `[serve]` extra and runs on its own, not interleaved).
-DEFAULT_PARTS = tuple(p for p in PARTS if p not in ("phases", "serving"))
+PARTS += (
+    "export",
+    "data",
+    "layers",
+    "phases",
+    "serving",
+    "realistic",
+    "inference",
+)
+#: Parts a run measures only when `--parts` names them: the diagnostic
+#: `phases`, the `serving` load (`kfactor serve` under 1, 4 and 16 clients;
+#: it needs the `[serve]` extra and runs on its own, not interleaved), and
+#: the long `realistic` and `inference` (issue 26).
+OPT_IN_PARTS = ("phases", "serving", "realistic", "inference")
+#: What a run measures unless `--parts` says.
+DEFAULT_PARTS = tuple(p for p in PARTS if p not in OPT_IN_PARTS)
 #: Requests per client count of the serving part (quick: `QUICK_REQUESTS`).
 SERVING_REQUESTS = 800
 QUICK_SERVING_REQUESTS = 100
+REALISTIC_SIZES = ("full", "tiny")
+REALISTIC_TORCH_VARIANTS = (
+    "eager",
+    "channels_last",
+    "compile",
+    "compile_channels_last",
+    "eager_foreach",
+    "channels_last_foreach",
+)
+INFERENCE_TORCH_VARIANTS = ("eager", "channels_last", "inductor")
+INFERENCE_WORKLOADS = ("demo", "realistic")
 #: PyTorch variants of the `phases` part unless `--phase_torch_variants`
 #: says: eager and channels_last, within a few % of the compile variants'
 #: factorization step (results/run-cpu-steps-fused-bn.md) without their
@@ -102,6 +131,7 @@ def timing_for(args):
         "layer": 1.0,
         "data": 1.5,
         "phase": 1.5,
+        "realistic": 2.5,
     }
     return Timing(
         args.repeats or 7, 1.0, window_s, 3, max_other, args.retry_budget_s
@@ -171,12 +201,50 @@ def phase_workers(args, use_torch):
     return workers
 
 
+def realistic_workers(args, use_torch):
+    """The `realistic` part's workers: kfactor's, and PyTorch's if used."""
+    size = args.realistic_size
+    spec = {"kind": "realistic", "batch_size": args.batch_size, "size": size}
+    workers = [tf_worker("kfactor-realistic", "default", {}, [spec])]
+    if use_torch:
+        specs = [
+            {"kind": "realistic", "size": size, "variant": v}
+            for v in args.realistic_torch_variants
+        ]
+        workers.append(
+            torch_worker("pytorch-realistic", "default", {}, specs, args)
+        )
+    return workers
+
+
+def inference_workers(args, use_torch):
+    """The `inference` part's workers: batch 1 and `--batch_size`."""
+    batches = sorted({1, args.batch_size})
+    size = args.realistic_size
+    specs = [
+        {"kind": "infer", "workload": w, "batch_sizes": batches, "size": size}
+        for w in INFERENCE_WORKLOADS
+    ]
+    workers = [tf_worker("kfactor-infer", "default", {}, specs)]
+    if use_torch:
+        variants = [*INFERENCE_TORCH_VARIANTS, "standalone"]
+        specs = [{**spec, "variant": v} for spec in specs for v in variants]
+        workers.append(
+            torch_worker("pytorch-infer", "default", {}, specs, args)
+        )
+    return workers
+
+
 def worker_specs(args, use_torch):
     """The workers, in the order their items are interleaved."""
     parts, widths, batch = set(args.parts), args.widths, args.batch_size
     workers = []
     if "phases" in parts:
         workers += phase_workers(args, use_torch)
+    if "realistic" in parts:
+        workers += realistic_workers(args, use_torch)
+    if "inference" in parts:
+        workers += inference_workers(args, use_torch)
     torch_kinds = []
     if "steps" in parts:
         for w in widths:
@@ -308,7 +376,7 @@ def parse_args(argv=None):
         type=comma_list(PARTS),
         default=list(DEFAULT_PARTS),
         help=f"comma list of {', '.join(PARTS)}: what to measure besides "
-        "the matmul (default: all but phases)",
+        f"the matmul (default: all but {', '.join(OPT_IN_PARTS)})",
     )
     parser.add_argument(
         "--repeats", type=int, help="rounds (default 7, quick 2)"
@@ -338,6 +406,20 @@ def parse_args(argv=None):
         default=list(PHASE_TORCH_VARIANTS),
         help="comma list of the PyTorch variants of the phases part "
         f"(default: {','.join(PHASE_TORCH_VARIANTS)})",
+    )
+    parser.add_argument(
+        "--realistic_torch_variants",
+        type=comma_list(REALISTIC_TORCH_VARIANTS),
+        default=list(REALISTIC_TORCH_VARIANTS),
+        help="comma list of the PyTorch variants of the realistic part "
+        f"(default: all of {', '.join(REALISTIC_TORCH_VARIANTS)})",
+    )
+    parser.add_argument(
+        "--realistic_size",
+        choices=REALISTIC_SIZES,
+        default="full",
+        help="the realistic part's models: the reference's (full) or tiny "
+        "ones (a smoke run)",
     )
     parser.add_argument("--torch_threads", type=int, default=os.cpu_count())
     parser.add_argument(

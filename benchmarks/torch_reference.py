@@ -328,12 +328,11 @@ def _factor_logits(student, k, x, common):
     return factor.head(common + mean)
 
 
-def inference(width, assembled=True):
-    """`forward(images)`: 5-task logits, assembled or 5 standalone networks."""
-    student = Student(WIDTHS[width]).eval()
+def inference_forward(student, assembled=True):
+    """`forward(images)`: 5-task logits of `student`'s factor networks,
+    assembled (the common encoder once) or standalone (once a task)."""
     tasks = range(len(TASK_CLASSES))
 
-    @torch.inference_mode()
     def forward(images):
         x = images * 2.0 - 1.0
         if assembled:
@@ -342,6 +341,13 @@ def inference(width, assembled=True):
         return [_factor_logits(student, k, x, student.common(x)) for k in tasks]
 
     return forward
+
+
+def inference(width, assembled=True):
+    """`forward(images)`: 5-task logits, assembled or 5 standalone networks
+    (eager, under `torch.inference_mode`)."""
+    student = Student(WIDTHS[width]).eval()
+    return torch.inference_mode()(inference_forward(student, assembled))
 
 
 # === Data ===

@@ -6,7 +6,8 @@
 Item kinds (and their arguments besides `kind`):
 `factorize` / `teacher` (`width`, `mode`, `batch_size`), `assembly`
 (`width`, `batch_size`), `export` (`width`), `matmul` (`size`), `data`
-(`batch_size`), `layer` and `phase` (`width`, `batch_size`). See
+(`batch_size`), `layer` and `phase` (`width`, `batch_size`), `realistic`
+(`batch_size`, `size`) and `infer` (`workload`, `batch_sizes`, `size`). See
 `protocol.py` for the request lines.
 """
 
@@ -18,9 +19,11 @@ import platform
 import kfactor
 
 from benchmarks import assembly
+from benchmarks import inference
 from benchmarks import layers
 from benchmarks import phases
 from benchmarks import protocol
+from benchmarks import realistic
 from benchmarks import reference_rates
 from benchmarks import serving
 from benchmarks import steps
@@ -34,6 +37,8 @@ BUILDERS = {
     "layer": layers.layer_items,
     "phase": phases.phase_items,
     "data": reference_rates.data_items,
+    "realistic": realistic.realistic_items,
+    "infer": inference.inference_items,
 }
 ENV_VARIABLES = (
     "TF_ENABLE_ONEDNN_OPTS",

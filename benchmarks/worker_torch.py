@@ -7,17 +7,23 @@
 Item kinds: `factorize/{width}/torch_{variant}` and
 `teacher/{width}/torch_{variant}` (variants: `torch_reference.VARIANTS`),
 `assembled/{width}/5` and `standalone/{width}/5` (eager, inference mode),
-and the factorization step's cumulative phases
-`phase/{width}/torch_{variant}/{phase}` (`torch_reference.PHASES`).
+the factorization step's cumulative phases
+`phase/{width}/torch_{variant}/{phase}` (`torch_reference.PHASES`), the
+realistic step `realistic/{size}/torch_{variant}`
+(`torch_realistic.STEP_VARIANTS`) and assembled inference
+`infer/{workload}/torch_{variant}/{batch}` (`torch_realistic.
+INFERENCE_VARIANTS`, and `standalone`: eager, N factor networks).
 Needs only PyTorch and the standard library (no TensorFlow).
 """
 
 import os
 import platform
+import time
 
 import torch
 
 from benchmarks import protocol
+from benchmarks import torch_realistic
 from benchmarks import torch_reference
 
 ENV_VARIABLES = (
@@ -85,6 +91,72 @@ def inference_item(spec, batches):
     return protocol.Item(f"{kind}/{width}/{count}", run, len(batches[0][0]))
 
 
+def realistic_item(spec, batch_size):
+    """The realistic step of one size and variant."""
+    size, variant = spec["size"], spec["variant"]
+    batches = torch_realistic.random_batches(2, batch_size, size)
+    step, batches = torch_realistic.factorization_step(size, batches, variant)
+    meta = {"batch_size": batch_size, "variant": variant}
+    name = f"realistic/{size}/{MODE_PREFIX}{variant}"
+    run = step_loop(step, batches)
+    return protocol.Item(name, run, batch_size, meta=meta)
+
+
+def workload_student(workload, size):
+    """`(student, forward(student, assembled), image shape)`."""
+    if workload == "demo":
+        student = torch_reference.Student(torch_reference.WIDTHS["narrow"])
+        return student, torch_reference.inference_forward, (1, 64, 64)
+    student = torch_realistic.models(size)[1]
+    side = torch_realistic.SIZES[size]["image"]
+
+    def forward(student, assembled):
+        return torch_realistic.assembled_forward(
+            student, standalone=not assembled
+        )
+
+    return student, forward, (3, side, side)
+
+
+def timed_calls(fn, images, seconds):
+    def run(calls):
+        for _ in range(calls):
+            start = time.perf_counter()
+            fn(images)
+            seconds.append(time.perf_counter() - start)
+
+    return run
+
+
+def infer_items(spec):
+    """Assembled inference of one workload and variant, at each batch."""
+    workload, variant = spec["workload"], spec["variant"]
+    size = spec.get("size", "full")
+    student, forward, shape = workload_student(workload, size)
+    fn = forward(student, variant != "standalone")
+    items = []
+    for batch_size in spec["batch_sizes"]:
+        generator = torch.Generator().manual_seed(0)
+        images = torch.rand((batch_size, *shape), generator=generator)
+        if shape[0] == 1:
+            images = images.round()
+        mode = "eager" if variant == "standalone" else variant
+        call, images = torch_realistic.inference_variant(
+            student, fn, images, mode
+        )
+        seconds = []
+        items.append(
+            protocol.Item(
+                f"infer/{workload}/{MODE_PREFIX}{variant}/{batch_size}",
+                timed_calls(call, images, seconds),
+                batch_size,
+                meta={"batch_size": batch_size, "variant": variant},
+                call_seconds=seconds,
+            )
+        )
+    return items
+
+
 def build_items(specs, batch_size):
     """Items named like the TensorFlow worker's, one per spec."""
     batches = torch_reference.random_batches(NUM_BATCHES, batch_size)
@@ -94,6 +166,10 @@ def build_items(specs, batch_size):
             items.append(step_item(spec, batches))
         elif spec["kind"] == "phase":
             items.extend(phase_items(spec, batches))
+        elif spec["kind"] == "realistic":
+            items.append(realistic_item(spec, batch_size))
+        elif spec["kind"] == "infer":
+            items.extend(infer_items(spec))
         else:
             items.append(inference_item(spec, batches))
     return items

@@ -1,11 +1,15 @@
-"""Encoders and teachers: SimpleConv64, Wide ResNet, keras.applications."""
+"""Encoders and teachers: SimpleConv64, Wide ResNet, CIFAR ResNet-18 and
+MobileNetV2, keras.applications."""
 
 from kfactor.zoo import applications
+from kfactor.zoo import cifar
 from kfactor.zoo import simple_conv
 from kfactor.zoo import wrn
 from kfactor.zoo.applications import applications_encoder
 from kfactor.zoo.applications import as_task_teacher
 from kfactor.zoo.applications import stage_layer_names
+from kfactor.zoo.cifar import mobilenet_v2_cifar
+from kfactor.zoo.cifar import resnet18_cifar
 from kfactor.zoo.simple_conv import FULL_WIDTHS
 from kfactor.zoo.simple_conv import NARROW_WIDTHS
 from kfactor.zoo.simple_conv import copy_weights_by_name
@@ -19,8 +23,11 @@ __all__ = [
     "applications",
     "applications_encoder",
     "as_task_teacher",
+    "cifar",
     "copy_weights_by_name",
+    "mobilenet_v2_cifar",
     "multitask_teacher",
+    "resnet18_cifar",
     "simple_conv",
     "simple_conv64",
     "stage_layer_names",

@@ -1,0 +1,138 @@
+"""Assembled inference: vs standalone factor networks, exported, PyTorch.
+
+Workloads (`WORKLOADS`): `demo`, the demo's narrow SimpleConv64 factors of
+five dSprites tasks, and `realistic`, `realistic.py`'s ResNet-18-CIFAR
+common factor and three MobileNetV2-CIFAR x0.5 task factors, both untrained
+and in memory (`kfactor.assemble(factorizer)`). For each, at batch 1
+(latency) and 128 (throughput), every call synchronous (its outputs fetched
+as NumPy, as a client would):
+
+- `infer/{workload}/assembled/{batch}`: the assembled model
+  `images -> {task: logits}` as one `tf.function` (the common factor once);
+- `infer/{workload}/standalone/{batch}`: the N factor networks, each its
+  own `tf.function` (N deployments, each recomputing the common factor);
+- `infer/{workload}/savedmodel/{batch}`: the assembled model exported with
+  `kfactor.export_for_serving` and called through `tf.saved_model.load`'s
+  `serving_default` (which also returns each task's probabilities).
+
+Each call's seconds are recorded (`Item.call_seconds`) for p50/p99. The
+FLOP-ideal speed-up of assembling, `N (C + T) / (C + N T)`, is in the
+items' meta.
+"""
+
+import atexit
+import os
+import shutil
+import tempfile
+import time
+
+import kfactor
+
+import numpy as np
+import tensorflow as tf
+
+from benchmarks import flops
+from benchmarks import models
+from benchmarks import realistic
+from benchmarks.protocol import Item
+
+WORKLOADS = ("demo", "realistic")
+BATCH_SIZES = (1, 128)
+
+
+def build_workload(workload, size="full"):
+    """`(factorizer, image_shape)` of a workload (untrained)."""
+    if workload == "demo":
+        factorizer = models.build_factorizer("narrow")
+    elif workload == "realistic":
+        factorizer = realistic.build_factorizer(size)
+    else:
+        raise ValueError(
+            f"Expected a workload in {WORKLOADS}. Received: {workload!r}"
+        )
+    return factorizer, factorizer.image_shape
+
+
+def random_images(batch_size, shape, seed=0):
+    """A batch of uniform [0, 1] images (binary for the 1-channel demo)."""
+    rng = np.random.default_rng(seed)
+    images = rng.random((batch_size, *shape), "float32")
+    if shape[-1] == 1:
+        images = np.round(images)
+    return tf.constant(images)
+
+
+def timed_calls(fns, images, call_seconds):
+    """`run(calls)`: synchronous calls of every fn of `fns`, each timed."""
+
+    def run(calls):
+        for _ in range(calls):
+            start = time.perf_counter()
+            for fn in fns:
+                tf.nest.map_structure(np.asarray, fn(images))
+            call_seconds.append(time.perf_counter() - start)
+
+    return run
+
+
+def exported(model):
+    """`serving_default` of `model` exported and loaded back."""
+    directory = tempfile.mkdtemp(prefix="kfactor-bench-export-")
+    atexit.register(shutil.rmtree, directory, ignore_errors=True)
+    path = os.path.join(directory, "1")
+    kfactor.export_for_serving(model, path)
+    loaded = tf.saved_model.load(path)
+    signature = loaded.signatures["serving_default"]
+
+    def call(images, _loaded=loaded):  # holds the loaded variables
+        return signature(images=images)
+
+    return call
+
+
+def workload_macs(factorizer, assembled, networks):
+    shape = factorizer.image_shape
+    macs = {
+        "assembled": flops.forward_macs(assembled, shape),
+        "standalone": sum(flops.forward_macs(n, shape) for n in networks),
+        "common": flops.forward_macs(factorizer.common, shape),
+    }
+    macs["flop_ideal_speedup"] = macs["standalone"] / macs["assembled"]
+    return macs
+
+
+def inference_items(workload, batch_sizes=BATCH_SIZES, size="full"):
+    """The `infer/{workload}/...` items at each batch size."""
+    factorizer, shape = build_workload(workload, size)
+    tasks = list(factorizer.task_names)
+    assembled = kfactor.assemble(factorizer, verify=False)
+    networks = [factorizer.factor_network(t) for t in tasks]
+    macs = workload_macs(factorizer, assembled, networks)
+    fns = {
+        "assembled": [tf.function(lambda x: assembled(x, training=False))],
+        "standalone": [
+            tf.function(lambda x, n=n: n(x, training=False)) for n in networks
+        ],
+        "savedmodel": [exported(assembled)],
+    }
+    items = []
+    for batch_size in batch_sizes:
+        images = random_images(batch_size, shape)
+        for arrangement, functions in fns.items():
+            seconds = []
+            meta = {
+                "tasks": tasks,
+                "batch_size": batch_size,
+                "forward_macs_per_image": macs,
+                "flop_ideal_speedup": macs["flop_ideal_speedup"],
+            }
+            items.append(
+                Item(
+                    f"infer/{workload}/{arrangement}/{batch_size}",
+                    timed_calls(functions, images, seconds),
+                    batch_size,
+                    meta=meta,
+                    call_seconds=seconds,
+                )
+            )
+    return items
