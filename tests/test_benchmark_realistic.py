@@ -172,6 +172,7 @@ def _paired_models():
 
 @pytest.mark.parametrize("training", [False, True])
 def test_realistic_loss_is_the_same_in_both_frameworks(training):
+    pytest.importorskip("torch")
     from benchmarks import torch_realistic as T
 
     factorizer, teacher, student, batch, (x, y) = _paired_models()

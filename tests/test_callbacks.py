@@ -20,9 +20,12 @@ def blob_fit(estimator, epochs, monitor):
         teacher,
         infomax_estimator=estimator,
         infomax_temperature=0.1 if estimator == "infonce" else 1.0,
-        # Only InfoMax shapes the common code: no task term reaches it.
+        # Only InfoMax shapes the common code: no task term (and no hint,
+        # kfactor's default beyond the reference) reaches it.
         cls_weight=0.0,
         kd_weight=0.0,
+        hint_weight=0.0,
+        adversary_weight=0.0,
     )
     factorizer.compile(optimizer=keras.optimizers.Adam(1e-2))
     with warnings.catch_warnings(record=True) as caught:

@@ -5,6 +5,7 @@ import doctest
 from kfactor import Factorizer
 from kfactor import TaskFactor
 from kfactor import demo
+from kfactor.demo.networks import objective_options
 from kfactor.layers import normalization
 from kfactor.layers.normalization import FusedBatchNormalization
 from kfactor.zoo import simple_conv as models
@@ -148,6 +149,7 @@ def test_factorization_step_same_losses_and_gradients_as_keras_batch_norm():
             for task, factor in fused.task_factors.items()
         },
         beta=config.beta,
+        **objective_options(config),  # the demo's stages and terms
     )
     assert not any(
         isinstance(layer, FusedBatchNormalization)

@@ -13,6 +13,7 @@ import kfactor
 from kfactor.demo import DemoConfig
 from kfactor.factors import manifest
 from kfactor.factors.export import SERVING_DEFAULT
+from kfactor.factors.export import SERVING_UINT8
 
 import numpy as np
 import pytest
@@ -113,6 +114,24 @@ def test_row_instances_may_be_bare_images(server, exported):
     want = in_process(exported[0], x)[SERVING_DEFAULT]["row_logits"]
     got = np.array([p["row_logits"] for p in answer["predictions"]])
     np.testing.assert_allclose(got, want, atol=1e-5, rtol=0)
+
+
+def test_serving_uint8_answers_8_bit_pixels_as_their_float_copy(
+    server, exported
+):
+    pixels = (images(2) * 255).round()
+    code, answer = request(
+        server.predict_url,
+        json.dumps(
+            {"signature_name": SERVING_UINT8, "instances": pixels.tolist()}
+        ),
+    )
+    assert code == 200, answer
+    want = in_process(exported[0], (pixels / 255).astype("float32"))
+    got = np.array([p["row_logits"] for p in answer["predictions"]])
+    np.testing.assert_allclose(
+        got, want[SERVING_DEFAULT]["row_logits"], atol=1e-5, rtol=0
+    )
 
 
 def _nan_body():

@@ -100,3 +100,31 @@ def test_serve_without_the_extra_says_how_to_install_it(
     with pytest.raises(SystemExit):
         cli.run_one_line_errors(["kfactor", "serve", str(tmp_path)])
     assert "pip install -e '.[serve]'" in capsys.readouterr().err
+
+
+def test_uint8_signature_takes_integer_pixels_whatever_the_value_range():
+    body = {"instances": np.full((2, *SHAPE), 254.0).tolist()}
+    images, layout = protocol.parse_images(
+        body, SHAPE, (0.0, 1.0), 8, dtype="uint8"
+    )
+    assert images.dtype == np.uint8 and layout == "row"
+    assert int(images.max()) == 254
+
+
+@pytest.mark.parametrize("value", [0.5, 256.0, -1.0])
+def test_uint8_signature_refuses_what_is_not_an_8_bit_pixel(value):
+    x = np.zeros((1, *SHAPE))
+    x[0, 1, 0, 0] = value
+    with pytest.raises(protocol.RequestError) as raised:
+        protocol.parse_images(
+            {"instances": x.tolist()}, SHAPE, (0.0, 1.0), 8, dtype="uint8"
+        )
+    message = str(raised.value)
+    assert "integers in [0, 255]" in message and "index [1, 0, 0]" in message
+    assert "Fix:" in message
+
+
+def test_0_255_pixels_to_a_float_signature_name_the_uint8_one():
+    body = {"instances": np.full((1, *SHAPE), 200.0).tolist()}
+    with pytest.raises(protocol.RequestError, match="serving_uint8"):
+        protocol.parse_images(body, SHAPE, (0.0, 1.0), 8)

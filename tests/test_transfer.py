@@ -175,7 +175,11 @@ def test_factorizer_trains_the_terms_layers_and_fills_the_queue_in_fit_only():
         hint_weight=1.0, queue_weight=1.0, queue_size=48
     )
     regressor, standardizer, *_ = factorizer.loss_layers
-    queue = factorizer.loss_layers[-1]
+    (queue,) = [
+        layer
+        for layer in factorizer.loss_layers
+        if isinstance(layer, transfer.FeatureQueue)
+    ]
     assert any(v is regressor.kernel for v in factorizer.trainable_variables)
     assert any(v is queue.features for v in factorizer.non_trainable_variables)
     before = np.array(regressor.kernel)

@@ -76,14 +76,18 @@ def test_random_search_runs_two_trials_and_returns_the_best(
     assert accuracy == pytest.approx(max(scores), abs=1e-6)
 
 
-def test_default_hyperparameters_are_the_reference_objective(teacher):
+def test_default_hyperparameters_are_the_factorizer_defaults(teacher):
     hp = keras_tuner.HyperParameters()
     factorizer = hypermodel(teacher).build(hp)
     configs = loss_configs(factorizer)
     assert configs["infomin"]["weight"] == pytest.approx(1e-3)
     assert configs["infomax"]["weight"] == 1.0
     assert configs["infomax"]["estimator"] == "infonce"
-    assert type(factorizer.factor_losses[2]).__name__ == "LogitsKD"
+    kinds = {t.name: type(t).__name__ for t in factorizer.factor_losses}
+    assert kinds["kd"] == "LogitsKD"
+    # kfactor's measured defaults beyond the reference (docs/RESULTS.md).
+    assert configs["hint"]["weight"] == pytest.approx(10.0)
+    assert configs["adversary"]["weight"] == pytest.approx(3.0)
     assert configs["kd"]["weight"] == pytest.approx(0.1)
     # kd_temperature only exists for soft-target KD.
     assert "kd_temperature" not in hp.values

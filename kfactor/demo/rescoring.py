@@ -69,7 +69,9 @@ def evaluate_saved(
     `kfactor.demo.sections.evaluate_readers`) on the seeded splits of
     `config`: per-task test accuracy of every model, and the
     disentanglement report of the teacher latent, the common code and the
-    task codes.
+    task codes. Leakage is measured on the code means only: a saved task
+    factor serves its mean, not its posterior's variance, so the demo's
+    sampled-code leakage (`leakage_sampled`) needs the run itself.
 
     Args:
         factors: from `kfactor.load_factors`: a common factor and task

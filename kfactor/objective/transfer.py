@@ -78,6 +78,9 @@ class RunningStandardizer(keras.layers.Layer):
     """
 
     def __init__(self, momentum=0.99, epsilon=1e-5, **kwargs):
+        # float32 under any policy: a mixed policy would otherwise autocast
+        # the statistics to float16 in `call`.
+        kwargs.setdefault("dtype", "float32")
         super().__init__(**kwargs)
         if not 0.0 <= momentum < 1.0:
             raise ValueError(

@@ -27,6 +27,7 @@ import json
 
 from kfactor.factors.export import INPUT_NAME
 from kfactor.factors.export import SERVING_DEFAULT
+from kfactor.factors.export import SERVING_UINT8
 
 import numpy as np
 
@@ -35,6 +36,7 @@ MAX_BATCH_SIZE = 256
 ROW_KEY = "instances"
 COLUMNAR_KEY = "inputs"
 EXAMPLE = '{"instances": [<image [H][W][C]>, ...]}'
+UINT8 = "uint8"
 
 
 class RequestError(ValueError):
@@ -124,14 +126,18 @@ def _shape_text(shape):
     )
 
 
-def parse_images(request, image_shape, value_range, max_batch_size):
-    """The request's images as float32 `[N, H, W, C]`, checked.
+def parse_images(
+    request, image_shape, value_range, max_batch_size, dtype="float32"
+):
+    """The request's images as `dtype` `[N, H, W, C]`, checked.
 
     Args:
         request: the parsed request dict.
         image_shape: `(H, W, C)` the export takes.
         value_range: `(low, high)` of the pixels it was trained on.
         max_batch_size: the most images a request may hold.
+        dtype: the signature's input dtype: "float32", or "uint8" for
+            `serving_uint8` (integers in [0, 255], whatever `value_range`).
 
     Returns:
         `(images, format)`, `format` being "row" or "columnar".
@@ -180,11 +186,14 @@ def parse_images(request, image_shape, value_range, max_batch_size):
             f"index {first[1:]}. Fix: replace missing pixels by a value in "
             f"[{value_range[0]:g}, {value_range[1]:g}]."
         )
+    if dtype == UINT8:
+        return _as_uint8(images), layout
     low, high = value_range
     lowest, highest = float(images.min()), float(images.max())
     if lowest < low or highest > high:
         hint = (
-            "divide 0-255 pixels by 255"
+            "divide 0-255 pixels by 255 (or send them as they are with "
+            f'"signature_name": "{SERVING_UINT8}")'
             if high <= 1.0 and 2.0 < highest <= 255.0
             else f"rescale the pixels to [{low:g}, {high:g}]"
         )
@@ -194,6 +203,22 @@ def parse_images(request, image_shape, value_range, max_batch_size):
             f"{highest:g}]. Fix: {hint}."
         )
     return images, layout
+
+
+def _as_uint8(images):
+    """`images` as uint8, refused unless every value is an integer in
+    [0, 255] (`serving_uint8` rescales them itself)."""
+    integral = (images == np.round(images)) & (images >= 0) & (images <= 255)
+    if not integral.all():
+        first = [int(i) for i in np.argwhere(~integral)[0]]
+        value = float(images[tuple(first)])
+        raise RequestError(
+            f"Expected 8-bit pixels (integers in [0, 255]) for "
+            f"{SERVING_UINT8}. Received: {value:g} at image {first[0]}, "
+            f"index {first[1:]}. Fix: send the raw 8-bit pixels, or send "
+            "float pixels in the factors' value range to another signature."
+        )
+    return images.astype(np.uint8)
 
 
 def format_outputs(outputs, layout):

@@ -109,6 +109,12 @@ def input_shape(signatures):
     return tuple(int(d) for d in spec[INPUT_NAME].shape[1:])
 
 
+def input_dtype(signature):
+    """The dtype of a signature's `images` input (`serving_uint8`'s is
+    uint8, the others' float32)."""
+    return signature.structured_input_signature[1][INPUT_NAME].dtype
+
+
 class _PredictBodyAsBytes:
     """ASGI middleware: predict bodies reach the model undecoded."""
 
@@ -145,8 +151,8 @@ def make_model(kserve, name, path, version, max_batch_size, value_range):
             loaded = tf.saved_model.load(self.path)
             signatures = dict(loaded.signatures)
             self.image_shape = input_shape(signatures)
-            zeros = tf.zeros((1, *self.image_shape), tf.float32)
             for signature in signatures.values():  # traced before serving
+                zeros = tf.zeros((1, *self.image_shape), input_dtype(signature))
                 signature(**{INPUT_NAME: zeros})
             self._loaded = loaded  # holds the signatures' variables
             self.signatures = signatures
@@ -161,13 +167,18 @@ def make_model(kserve, name, path, version, max_batch_size, value_range):
                 signature = protocol.check_signature_name(
                     request, self.signatures
                 )
+                dtype = input_dtype(self.signatures[signature])
                 images, layout = protocol.parse_images(
-                    request, self.image_shape, value_range, max_batch_size
+                    request,
+                    self.image_shape,
+                    value_range,
+                    max_batch_size,
+                    dtype=dtype.name,
                 )
             except protocol.RequestError as err:
                 raise kserve.errors.InvalidInput(str(err)) from err
             outputs = self.signatures[signature](
-                **{INPUT_NAME: tf.constant(images)}
+                **{INPUT_NAME: tf.constant(images, dtype)}
             )
             outputs = {k: np.asarray(v) for k, v in outputs.items()}
             return protocol.format_outputs(outputs, layout)

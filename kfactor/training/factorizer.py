@@ -310,22 +310,19 @@ class Factorizer(FactorNetworks, LossTermsModel):
                 loss.update_state(outputs)
         return total, terms, outputs
 
-    def _update_extra_metrics(self, outputs):
+    def _extra_metric_values(self, outputs):
         # Over the global batch (as the batch-level loss terms): the
         # cosine and participation ratio are not means over examples.
         common = losses_lib.gather_replicas(
             ops.stop_gradient(outputs.common_code)
         )
-        self.health_trackers["common_cosine"].update_state(
-            health.mean_pairwise_cosine(common)
-        )
-        self.health_trackers["common_participation_ratio"].update_state(
-            health.participation_ratio(common)
-        )
+        values = {
+            "common_cosine": health.mean_pairwise_cosine(common),
+            "common_participation_ratio": health.participation_ratio(common),
+        }
         for task, code in outputs.task_codes.items():
-            self.health_trackers[f"{task}_kl"].update_state(
-                ops.stop_gradient(health.task_code_kl(code))
-            )
+            values[f"{task}_kl"] = ops.stop_gradient(health.task_code_kl(code))
+        return values
 
     # === Forward pass ===
 

@@ -13,7 +13,7 @@ def _forward_and_losses(self, data, training):
 and `train_step`/`test_step` share it, so the two never drift. `fit` logs
 `loss`, every term `<name>_loss` and each task's `<task>_accuracy`
 (`outputs.logits[task]` against the labels); a subclass adds trackers with
-`_extra_trackers` / `_update_extra_metrics` and in-step checks with
+`_extra_trackers` / `_extra_metric_values` and in-step checks with
 `_batch_assertions` / `_loss_assertions`.
 
 Checks under XLA: XLA drops `tf.debugging.Assert` ops, so a step compiled
@@ -137,19 +137,27 @@ class LossTermsModel(keras.Model):
         """Trackers beyond the loss, terms and accuracies."""
         return []
 
-    def _update_extra_metrics(self, outputs):
-        """Updates `_extra_trackers` from one batch's outputs."""
+    def _extra_metric_values(self, outputs):
+        """`{tracker name: value}` of one batch, for `_extra_trackers`.
+
+        Computed outside the test step's `tf.cond` (which only applies the
+        updates), so it may hold cross-replica ops such as `all_gather`:
+        under `tf.distribute` they cannot run inside a cond branch.
+        """
+        return {}
 
     # === Steps ===
 
-    def _update_metrics(self, data, total, terms, outputs):
+    def _update_metrics(self, data, total, terms, outputs, extra_values):
         _, labels, _ = keras.utils.unpack_x_y_sample_weight(data)
         self.loss_tracker.update_state(total)
         for name, tracker in self.term_trackers.items():
             tracker.update_state(terms[name])
         for task, tracker in self.accuracy_trackers.items():
             tracker.update_state(labels[task], outputs.logits[task])
-        self._update_extra_metrics(outputs)
+        trackers = {m.name: m for m in self._extra_trackers()}
+        for name, value in extra_values.items():
+            trackers[name].update_state(value)
         return self._results()
 
     def _results(self, with_skipped=False):
@@ -194,7 +202,8 @@ class LossTermsModel(keras.Model):
         # No update unless the batch and the loss passed their checks.
         with tf.control_dependencies(checks):
             self.optimizer.apply(*zip(*pairs))
-        return self._update_metrics(data, total, terms, outputs)
+        extra_values = self._extra_metric_values(outputs)
+        return self._update_metrics(data, total, terms, outputs, extra_values)
 
     def test_step(self, data):
         """A test batch whose loss is NaN or Inf is skipped: it updates no
@@ -211,8 +220,10 @@ class LossTermsModel(keras.Model):
             )
         )
 
+        extra_values = self._extra_metric_values(outputs)
+
         def update():
-            self._update_metrics(data, total, terms, outputs)
+            self._update_metrics(data, total, terms, outputs, extra_values)
             return ops.convert_to_tensor(True)
 
         with tf.control_dependencies(checks):

@@ -180,7 +180,7 @@ class FactorizationHyperModel(keras_tuner.HyperModel):
     ...     tasks={"shape": lambda: simple_conv64(None, widths=NARROW_WIDTHS)})
     >>> factorizer = hypermodel.build(keras_tuner.HyperParameters())
     >>> [loss.name for loss in factorizer.factor_losses]
-    ['infomax', 'infomin', 'kd', 'cls', 'aux']
+    ['infomax', 'hint', 'infomin', 'kd', 'cls', 'aux', 'adversary']
     """
 
     def __init__(
