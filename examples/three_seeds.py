@@ -71,6 +71,7 @@ def main(argv):
         for seed in map(int, FLAGS.seeds):
             config = DemoConfig(
                 training_seed=seed,
+                train_baselines=True,  # each seed's own, as its factors
                 verbose=0,
                 output_dir=os.path.join(FLAGS.runs_dir, f"seed{seed}"),
             )

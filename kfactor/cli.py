@@ -19,6 +19,7 @@ import sys
 from kfactor import demo
 from kfactor.demo import DATA_FIELDS
 from kfactor.demo import DemoConfig
+from kfactor.demo.tables import baselines_note
 from kfactor.evaluation import tensorboard
 from kfactor.factors.assembly import assemble
 from kfactor.factors.assembly import check_assembly
@@ -144,6 +145,12 @@ flags.DEFINE_integer(
 flags.DEFINE_integer(
     "kd_epochs", DEMO.kd_epochs, "demo: KD baseline epochs (0: none)."
 )
+flags.DEFINE_bool(
+    "train_baselines",
+    DEMO.train_baselines,
+    "demo: train the KD and single-task baselines in the run (default: "
+    "load the pretrained ones, trained with the default flags).",
+)
 flags.DEFINE_integer(
     "eval_train_examples",
     DEMO.eval_train_examples,
@@ -204,6 +211,8 @@ def demo_command(args):
         # Training diverged: the message names the term and the fixes.
         raise CommandError(f"{type(err).__name__}: {err}") from err
     print(demo.format_table(report))
+    if baselines_note(report):
+        print(f"\n{baselines_note(report)}")
     print(
         f"\n{report['num_train_images']} train / {report['num_test_images']} "
         f"test images; {report['wall_seconds']:.0f} s in all; factorization "

@@ -48,6 +48,7 @@ def run_tiny_demo(out):
         num_test=256,
         batch_size=64,
         train_teacher=True,
+        train_baselines=True,
         teacher_epochs=2,
         teacher_num_train=384,
         teacher_batch_size=64,

@@ -200,6 +200,8 @@ def test_train_split_repeats_and_evaluation_reads_one_pass(monkeypatch):
         (dict(latent_dim=16), "latent_dim=32"),
         (dict(num_train=737280), "dSprites grid size"),
         (dict(num_train=0), "num_train >= 1"),
+        (dict(training_seed=1), "run_seed=0.*--train_baselines"),
+        (dict(kd_epochs=2), "kd_epochs=5.*--train_baselines"),
     ],
 )
 def test_bad_demo_flags_are_one_line_before_anything_is_written(
@@ -225,6 +227,7 @@ def test_demo_with_held_out_factors_reports_their_transfer(tmp_path):
             num_test=128,
             held_out=("scale",),
             train_teacher=True,
+            train_baselines=True,
             teacher_epochs=1,
             teacher_num_train=128,
             factor_epochs=1,

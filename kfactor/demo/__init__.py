@@ -7,7 +7,8 @@ held-out split and writes `report.json` in `output_dir`. `evaluate_run`
 (`kfactor evaluate`) scores a finished run's saved artefacts again.
 
 Modules, one concept each: `config` (the `DemoConfig` and its splits),
-`networks` (builders and fits), `teacher` (pretrained or trained),
+`networks` (builders and fits), `teacher` and `baselines` (pretrained or
+trained),
 `sections` (the report's sections), `report` (the part shared with the
 re-scoring), `tables` (Markdown), `run` (`run_demo`), `artefacts` (a run
 on disk, checked) and `rescoring` (`evaluate_run`, `evaluate_saved`,
@@ -17,6 +18,9 @@ on disk, checked) and `rescoring` (`evaluate_run`, `evaluate_saved`,
 from kfactor.demo.artefacts import DATA_FIELDS
 from kfactor.demo.artefacts import is_run_dir
 from kfactor.demo.artefacts import run_config
+from kfactor.demo.baselines import PRETRAINED_BASELINES_INFO
+from kfactor.demo.baselines import check_config
+from kfactor.demo.baselines import get_baselines
 from kfactor.demo.config import KD_STUDENT_FILE
 from kfactor.demo.config import REPORT_FILE
 from kfactor.demo.config import TEACHER_FILE
@@ -48,7 +52,6 @@ from kfactor.demo.tables import format_table
 from kfactor.demo.teacher import PRETRAINED_DIR
 from kfactor.demo.teacher import PRETRAINED_TEACHER
 from kfactor.demo.teacher import PRETRAINED_TEACHER_INFO
-from kfactor.demo.teacher import check_config
 from kfactor.demo.teacher import get_teacher
 from kfactor.demo.teacher import load_pretrained_teacher
 from kfactor.demo.teacher import train_teacher
@@ -58,6 +61,7 @@ __all__ = [
     "EVALUATION_SUBDIR",
     "KD_STUDENT_FILE",
     "KD_STUDENT_WIDTH_MULTIPLIER",
+    "PRETRAINED_BASELINES_INFO",
     "PRETRAINED_DIR",
     "PRETRAINED_TEACHER",
     "PRETRAINED_TEACHER_INFO",
@@ -77,6 +81,7 @@ __all__ = [
     "evaluate_saved",
     "evaluate_sources",
     "format_table",
+    "get_baselines",
     "get_teacher",
     "is_run_dir",
     "leakage_sections",

@@ -56,7 +56,10 @@ class DemoConfig:
     "knows only task k" baseline (independent single-task networks of the
     same encoder and code size) and `kd_epochs` a KD student of the factor
     networks' total size, both from scratch for as many steps, so that the
-    factor networks' accuracy and leakage have fair references.
+    factor networks' accuracy and leakage have fair references. Both are
+    shipped trained for the default fields, as the teacher is
+    (`kfactor.demo.baselines`); `train_baselines=True` trains them in the
+    run, and a run whose fields differ from the shipped ones' must.
     """
 
     num_train: int = 50000
@@ -78,6 +81,7 @@ class DemoConfig:
     adversary_mode: str = None
     held_out: tuple = ()
     single_task_epochs: int = 5
+    train_baselines: bool = False
     train_teacher: bool = False
     teacher_num_train: int = 150000
     teacher_epochs: int = 24

@@ -14,6 +14,7 @@ import html
 import os
 
 from kfactor.demo.config import REPORT_FILE
+from kfactor.demo.tables import baselines_note
 from kfactor.demo.tables import format_table
 
 REPORT_HTML_FILE = "report.html"
@@ -114,6 +115,10 @@ def render_html(report):
         f'<p class="note">{html.escape("; ".join(facts))}. Data: '
         f"{REPORT_FILE} beside this page.</p>",
     ]
+    if baselines_note(report):
+        body.append(
+            f'<p class="note">{html.escape(baselines_note(report))}</p>'
+        )
     if report.get("common_factor", {}).get("collapse_warning"):
         body.append(
             "<p><strong>Warning: the common factor collapsed during "

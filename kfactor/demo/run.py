@@ -13,6 +13,8 @@ import shutil
 import sys
 import time
 
+from kfactor.demo.baselines import check_config
+from kfactor.demo.baselines import get_baselines
 from kfactor.demo.config import KD_STUDENT_FILE
 from kfactor.demo.config import TEACHER_FILE
 from kfactor.demo.config import DemoConfig
@@ -20,8 +22,6 @@ from kfactor.demo.config import dsprites_splits
 from kfactor.demo.networks import build_factorizer
 from kfactor.demo.networks import optimizer_for
 from kfactor.demo.networks import timed_fit
-from kfactor.demo.networks import train_kd_student
-from kfactor.demo.networks import train_single_task_networks
 from kfactor.demo.report import FACTORS
 from kfactor.demo.report import KD_STUDENT
 from kfactor.demo.report import SINGLE_TASK
@@ -31,7 +31,6 @@ from kfactor.demo.report import undertrained_baselines
 from kfactor.demo.report import write_report
 from kfactor.demo.sections import evaluate_factorization
 from kfactor.demo.sections import single_task_leakage
-from kfactor.demo.teacher import check_config
 from kfactor.demo.teacher import get_teacher
 from kfactor.evaluation import plots
 from kfactor.evaluation import tensorboard
@@ -100,7 +99,8 @@ def run_demo(config=None):
 
 
 def train_models(teacher, train_ds, test_ds, config):
-    """Factorizes `teacher` and trains the baselines `config` asks for.
+    """Factorizes `teacher`; trains (or loads) the baselines `config` asks
+    for (`kfactor.demo.baselines`).
 
     Returns:
         `(models, timings, monitor)`: `{model name: model}` (the names of
@@ -122,26 +122,14 @@ def train_models(teacher, train_ds, test_ds, config):
         validation_data=test_ds,
         callbacks=[monitor, tensorboard.fit_callback(factorization_logs)],
     )
-    models = {TEACHER: teacher, FACTORS: factorizer}
+    baselines, entries = get_baselines(teacher, train_ds, config)
+    models = {TEACHER: teacher, FACTORS: factorizer, **baselines}
     timings = {
         "factorization_seconds": seconds,
         "factorization_images_per_second": rate,
-        "single_task_train_seconds": None,
-        "kd_student_train_seconds": None,
+        **entries,
     }
-    if config.single_task_epochs:
-        logger.info(
-            "Training the single-task baseline (%d epochs).",
-            config.single_task_epochs,
-        )
-        models[SINGLE_TASK], timings["single_task_train_seconds"] = (
-            train_single_task_networks(teacher, train_ds, config)
-        )
-    if config.kd_epochs:
-        logger.info("Training the KD baseline (%d epochs).", config.kd_epochs)
-        models[KD_STUDENT], timings["kd_student_train_seconds"] = (
-            train_kd_student(teacher, train_ds, config)
-        )
+    if KD_STUDENT in models:
         models[KD_STUDENT].save(
             os.path.join(config.output_dir, KD_STUDENT_FILE)
         )

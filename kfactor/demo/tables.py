@@ -105,8 +105,24 @@ def common_factor_table(common):
     return "\n".join(lines)
 
 
+def baselines_note(report):
+    """One sentence on where a run's baselines come from ("" if none)."""
+    source = report.get("baselines") or {}
+    if source.get("source") == "pretrained":
+        return (
+            "Baselines: the shipped pretrained ones (kfactor/pretrained/, "
+            "trained with this run's data, architecture, steps and seed by "
+            "examples/make_pretrained_baselines.py); --train_baselines trains "
+            "them in the run."
+        )
+    if source.get("source") == "trained":
+        return "Baselines: trained in this run, from scratch."
+    return ""
+
+
 __all__ = [
     "BASELINE_COLUMNS",
+    "baselines_note",
     "common_factor_table",
     "format_table",
     "probe_mi_table",

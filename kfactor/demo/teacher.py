@@ -115,10 +115,10 @@ def load_pretrained_teacher(config, path=None, info_path=None):
     return keras.saving.load_model(path or PRETRAINED_TEACHER), info
 
 
-def check_config(config):
-    """Raises `ValueError` before anything is written if `config` cannot
-    run: a split larger than the grid, or a pretrained teacher that does
-    not fit."""
+def check_teacher_config(config):
+    """Raises `ValueError` if `config`'s split is larger than the grid or
+    the pretrained teacher does not fit it (the whole run:
+    `kfactor.demo.baselines.check_config`)."""
     split_indices(config)
     if not config.train_teacher:
         check_pretrained_teacher(config)
@@ -149,8 +149,8 @@ __all__ = [
     "PRETRAINED_DIR",
     "PRETRAINED_TEACHER",
     "PRETRAINED_TEACHER_INFO",
-    "check_config",
     "check_pretrained_teacher",
+    "check_teacher_config",
     "get_teacher",
     "load_pretrained_teacher",
     "train_teacher",
