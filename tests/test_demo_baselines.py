@@ -157,3 +157,18 @@ def test_get_baselines_loads_shipped_files_without_training(
         got = models[name](images)
         for task in want:
             np.testing.assert_allclose(got[task], want[task], atol=1e-5)
+
+
+def test_a_broken_shipped_file_is_one_error_naming_it_and_the_fix(
+    tmp_path, monkeypatch
+):
+    broken = tmp_path / "kd.keras"
+    broken.write_bytes(b"not a zip archive")
+    monkeypatch.setitem(
+        baselines.BASELINES, KD_STUDENT, ("kd_epochs", str(broken))
+    )
+    config = dataclasses.replace(demo.DemoConfig(), single_task_epochs=0)
+    with pytest.raises(ValueError, match="loadable Keras model") as raised:
+        baselines.load_pretrained_baselines(config)
+    assert str(broken) in str(raised.value)
+    assert "--train_baselines" in str(raised.value)

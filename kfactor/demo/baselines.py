@@ -24,6 +24,7 @@ import json
 import logging
 import os
 
+from kfactor.demo.artefacts import load_model
 from kfactor.demo.config import TEACHER_FIELDS
 from kfactor.demo.networks import train_kd_student
 from kfactor.demo.networks import train_single_task_networks
@@ -70,7 +71,7 @@ def _json_value(value):
 
 def baseline_config(config):
     """The fields of `config` that decide the baselines, JSON-ready."""
-    fields = (*BASELINE_FIELDS, "kd_epochs", "single_task_epochs")
+    fields = (*BASELINE_FIELDS, *(epochs for epochs, _ in BASELINES.values()))
     return {name: _json_value(getattr(config, name)) for name in fields}
 
 
@@ -138,7 +139,11 @@ def load_pretrained_baselines(config, info_path=None):
     models = {}
     for name in wanted_baselines(config):
         logger.info("Loading the pretrained %s (%s).", name, BASELINES[name][1])
-        models[name] = keras.saving.load_model(BASELINES[name][1])
+        models[name] = load_model(
+            BASELINES[name][1],
+            f"pretrained {name} (retrain it: python "
+            "examples/make_pretrained_baselines.py, or --train_baselines)",
+        )
     return models, info
 
 
