@@ -34,7 +34,7 @@ import dataclasses
 import time
 
 import kfactor
-from kfactor import demo
+from kfactor.lab import demo
 
 import keras
 import numpy as np
@@ -80,7 +80,7 @@ def separate_encoders(
     """
     encoders = []
     for i in range(count):
-        model = kfactor.simple_conv64(
+        model = kfactor.zoo.simple_conv64(
             code_dim, widths=widths, normalization="batch", name=f"enc{i}"
         )
         if keras_bn:

@@ -6,7 +6,7 @@ with nothing else around it: the six trained networks' layer `k` forward
 with the gradients of its input (but layer 1's: an image needs none) and of
 its weights, plus the frozen teacher's layer `k` forward, each network on
 its own random input of the layer's shape. The layers are the library's own
-(`kfactor.layers.conv.Conv2D`, oneDNN on CPU). FLOPs are counted as the step
+(`MatmulConv2D`, oneDNN on CPU). FLOPs are counted as the step
 counts
 them: 2 (3 * 6 + 1) * forward MACs of the graph.
 
@@ -15,7 +15,7 @@ losses, optimizer, heads or glue: their FLOPs over their time is a ceiling
 of the step's GFLOP/s that a faster loss or optimizer cannot lift.
 """
 
-from kfactor.layers.conv import Conv2D
+from kfactor.layers.conv import MatmulConv2D
 from kfactor.zoo.simple_conv import simple_conv64
 
 import keras
@@ -43,7 +43,7 @@ def encoder_convolutions(width):
 def _copies(conv, shape, count):
     copies = []
     for _ in range(count):
-        layer = Conv2D.from_config(conv.get_config())
+        layer = MatmulConv2D.from_config(conv.get_config())
         layer.build(shape)
         copies.append(layer)
     return copies

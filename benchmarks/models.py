@@ -1,6 +1,6 @@
 """The benchmarked models: the demo's dSprites teacher and factorizer.
 
-Built with the library's own builders (`kfactor.demo`), at full or narrow
+Built with the library's own builders (`kfactor.lab.demo`), at full or narrow
 SimpleConv64 widths, latent 10, five dSprites tasks (shape 3, scale 6,
 orientation 40, pos_x 32, pos_y 32 classes). Weights are random: they do not
 change the speed. Batches are random binary 64x64x1 images with random
@@ -12,7 +12,7 @@ import os
 import tempfile
 
 import kfactor
-from kfactor import demo
+from kfactor.lab import demo
 from kfactor.zoo.simple_conv import FULL_WIDTHS
 from kfactor.zoo.simple_conv import NARROW_WIDTHS
 
@@ -42,7 +42,7 @@ def build_factorizer(width):
 def cached_batches(batch_size, count=NUM_CACHED_BATCHES, seed=0):
     """`count` batches `(images, {task: labels})` as tensors on the device."""
     rng = np.random.default_rng(seed)
-    classes = kfactor.data.DSPRITES_NUM_CLASSES
+    classes = kfactor.lab.datasets.DSPRITES_NUM_CLASSES
     batches = []
     for _ in range(count):
         images = rng.integers(0, 2, (batch_size, 64, 64, 1)).astype("float32")
@@ -50,7 +50,7 @@ def cached_batches(batch_size, count=NUM_CACHED_BATCHES, seed=0):
             task: tf.constant(
                 rng.integers(0, classes[task], batch_size), "int32"
             )
-            for task in kfactor.data.DSPRITES_TASKS
+            for task in kfactor.lab.datasets.DSPRITES_TASKS
         }
         batches.append((tf.constant(images), labels))
     return batches

@@ -3,7 +3,7 @@
 - `matmul/{size}`: `size x size` fp32 matmuls (`tf.function`), in FLOPs:
   what the hardware reaches on the densest kernel, the yardstick of the
   training steps' achieved GFLOP/s.
-- `data/dsprites`: `kfactor.data.dsprites_dataset` (procedural dSprites
+- `data/dsprites`: `kfactor.lab.datasets.dsprites_dataset` (procedural dSprites
   rendered per batch in tf.data, shuffled, repeated), in images pulled from
   its iterator per second. Each window starts a new iterator and pulls a
   first batch before the clock starts: no prefetching runs while other
@@ -11,7 +11,7 @@
 """
 
 import kfactor
-from kfactor.demo import DemoConfig
+from kfactor.lab.demo import DemoConfig
 
 import tensorflow as tf
 
@@ -41,9 +41,9 @@ def matmul_items(size=MATMUL_SIZE):
 
 def data_items(batch_size):
     """One item: batches of the demo's procedural dSprites pipeline."""
-    dsprites = kfactor.data.ProceduralDSprites(seed=0)
+    dsprites = kfactor.lab.datasets.ProceduralDSprites(seed=0)
     train, _ = dsprites.split(*DATA_SPLIT)
-    dataset = kfactor.data.dsprites_dataset(
+    dataset = kfactor.lab.datasets.dsprites_dataset(
         train, batch_size=batch_size, shuffle=True, seed=0, repeat=True
     )
     started = []  # an iterator that has given its first batch

@@ -733,7 +733,7 @@ def _data_lines(results):
         "",
         "### Procedural data generation",
         "",
-        f"`kfactor.data.dsprites_dataset` (batch "
+        f"`kfactor.lab.datasets.dsprites_dataset` (batch "
         f"{results['config']['batch_size']}): "
         f"{_spread(data['images_per_second'])} images/s{over}.",
     ]

@@ -6,8 +6,8 @@ Modes: `eager` (`run_eagerly=True`), `function` (`tf.function`,
 `jit_compile=False`) and `xla` (`jit_compile=True`).
 """
 
+from kfactor.lab.teacher import compile_teacher
 from kfactor.training.optimizers import FusedAdam
-from kfactor.training.teacher import compile_teacher
 
 from benchmarks import flops
 from benchmarks import models

@@ -5,7 +5,7 @@ dSprites teacher and factorizer at full or narrow SimpleConv64 widths,
 latent 10, five tasks, batch-normalized encoders, fp32.
 
 - teacher step: SimpleConv64 (+ BatchNorm) and a linear head a task, sum of
-  the per-task CE weighted 1 / log K (`kfactor.training.teacher`), Adam;
+  the per-task CE weighted 1 / log K (`kfactor.lab.teacher`), Adam;
 - factorization step: the frozen teacher's forward (inference BatchNorm),
   a common encoder and 5 Gaussian task factors (encoder, code layer
   `2 * latent`, head on `z_common + z_task`, auxiliary head on `z_task`),

@@ -1,7 +1,7 @@
 """Ablations and baselines on procedural dSprites, over several seeds.
 
 Every run uses the demo's split (seed 0) and the shipped pretrained teacher
-(`kfactor/pretrained/`), so the seeds vary what the factorization controls:
+(`kfactor/lab/pretrained/`), so the seeds vary what the factorization controls:
 the initialization of the factor networks, their Gaussian noise and the
 probes. Each model trains for the same number of steps (`--steps`) with the
 demo's optimizer schedule, and every number is computed by the same code on
@@ -34,21 +34,21 @@ import time
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 # ruff: noqa: E402
-from kfactor import data as data_lib
-from kfactor import demo
-from kfactor import metrics
-from kfactor.evaluation.codes import COMMON
-from kfactor.evaluation.codes import TEACHER as TEACHER_CODE
-from kfactor.evaluation.codes import concatenate_blocks
-from kfactor.evaluation.codes import factorizer_readers
-from kfactor.evaluation.common_report import RANDOM_ENCODER
-from kfactor.evaluation.common_report import common_factor_report
-from kfactor.evaluation.common_report import transfer_report
-from kfactor.evaluation.predictions import evaluate_accuracies
-from kfactor.evaluation.predictions import evaluate_predictions
-from kfactor.evaluation.report import excess_leakage
-from kfactor.training.baselines import DistilledStudent
-from kfactor.training.teacher import warmup_cosine_adam
+from kfactor.lab import datasets as data_lib
+from kfactor.lab import demo
+from kfactor.lab import disentanglement as metrics
+from kfactor.lab.baselines import DistilledStudent
+from kfactor.lab.evaluation.codes import COMMON
+from kfactor.lab.evaluation.codes import TEACHER as TEACHER_CODE
+from kfactor.lab.evaluation.codes import concatenate_blocks
+from kfactor.lab.evaluation.codes import factorizer_readers
+from kfactor.lab.evaluation.common_report import RANDOM_ENCODER
+from kfactor.lab.evaluation.common_report import common_factor_report
+from kfactor.lab.evaluation.common_report import transfer_report
+from kfactor.lab.evaluation.predictions import evaluate_accuracies
+from kfactor.lab.evaluation.predictions import evaluate_predictions
+from kfactor.lab.evaluation.report import excess_leakage
+from kfactor.lab.teacher import warmup_cosine_adam
 
 import keras
 import numpy as np
@@ -352,7 +352,7 @@ def markdown(results, command, seconds):
         "Probe accuracy above chance of each task code on the *other* "
         "factors: the mean over off-diagonal cells, and the maximum over "
         "the cells that are not intrinsic to dSprites (orientation -> "
-        "shape, scale -> shape; see `kfactor.data.DSPRITES_INTRINSIC_"
+        "shape, scale -> shape; see `kfactor.lab.datasets.DSPRITES_INTRINSIC_"
         "LEAKAGE`). Excess = KF - single-task networks, cell by cell "
         "(<= 0: the task code holds no more of another factor than a "
         "network that only ever saw its own task). Common code: mean "

@@ -26,10 +26,10 @@ import os
 import time
 
 import kfactor  # noqa: F401  (TF backend and oneDNN first)
-from kfactor import data as data_lib
-from kfactor import demo
-from kfactor.evaluation.predictions import evaluate_accuracies
-from kfactor.evaluation.report import leakage_section
+from kfactor.lab import datasets as data_lib
+from kfactor.lab import demo
+from kfactor.lab.evaluation.predictions import evaluate_accuracies
+from kfactor.lab.evaluation.report import leakage_section
 
 import keras
 import numpy as np

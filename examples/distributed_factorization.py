@@ -25,9 +25,9 @@ import os
 import tempfile
 
 import kfactor
+from kfactor.lab.teacher import compile_teacher
 from kfactor.training.distribute import distributed_fit
 from kfactor.training.distribute import is_chief
-from kfactor.training.teacher import compile_teacher
 from kfactor.zoo.simple_conv import NARROW_WIDTHS
 
 import keras
@@ -97,7 +97,7 @@ def datasets(num_train, num_test, batch_size, seed):
 
     Full batches only, so that every worker runs the same number of steps.
     """
-    dsprites = kfactor.data.ProceduralDSprites(seed=seed)
+    dsprites = kfactor.lab.datasets.ProceduralDSprites(seed=seed)
     train, test = dsprites.split(num_train, num_test)
     options = tf.data.Options()
     # In-memory data: shard examples, not files, over the workers.
@@ -135,9 +135,9 @@ def run(
     train_ds, test_ds = datasets(num_train, num_test, batch_size, seed)
     widths = NARROW_WIDTHS
     with distribution.scope():
-        teacher = kfactor.multitask_teacher(
-            kfactor.data.DSPRITES_NUM_CLASSES,
-            encoder=kfactor.simple_conv64(
+        teacher = kfactor.zoo.multitask_teacher(
+            kfactor.lab.datasets.DSPRITES_NUM_CLASSES,
+            encoder=kfactor.zoo.simple_conv64(
                 10, widths=widths, name="teacher_encoder"
             ),
         )
@@ -146,12 +146,12 @@ def run(
     with distribution.scope():
         factorizer = kfactor.Factorizer(
             teacher,
-            common=kfactor.simple_conv64(
+            common=kfactor.zoo.simple_conv64(
                 10, widths=widths, name="common_encoder"
             ),
             tasks={
                 task: kfactor.TaskFactor(
-                    kfactor.simple_conv64(
+                    kfactor.zoo.simple_conv64(
                         None, widths=widths, name=f"{task}_encoder"
                     ),
                     variational=variational,

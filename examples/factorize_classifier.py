@@ -89,9 +89,11 @@ def load_data(data_dir, image_folder, image_size, validation_split, batch):
             "copy its data_dir here, or point --image_folder at your images."
         )
     if data_dir:
-        num_classes = kfactor.data.CIFAR10_NUM_CLASSES[TASK]
-        train = kfactor.data.load_tfds("cifar10", data_dir, "train", batch)
-        test = kfactor.data.load_tfds(
+        num_classes = kfactor.lab.datasets.CIFAR10_NUM_CLASSES[TASK]
+        train = kfactor.lab.datasets.load_tfds(
+            "cifar10", data_dir, "train", batch
+        )
+        test = kfactor.lab.datasets.load_tfds(
             "cifar10", data_dir, "test", batch, shuffle=False
         )
         return train, test, num_classes, (32, 32, 3)

@@ -3,15 +3,15 @@
 `kfactor demo` compares the factor networks with a KD student of their total
 size and with single-task networks, both trained from scratch with the
 factorization's images, steps and code size. This script is the command that
-made the shipped ones (`kfactor/pretrained/`): it loads the pretrained
+made the shipped ones (`kfactor/lab/pretrained/`): it loads the pretrained
 teacher, trains both baselines with the default `DemoConfig`
-(`kfactor.demo.baselines.train_baselines`, each from the run's seed, so
+(`kfactor.lab.demo.baselines.train_baselines`, each from the run's seed, so
 `kfactor demo --train_baselines` trains the same networks), scores them on
 the demo's held-out split, and writes
 
-    kfactor/pretrained/dsprites_kd_student.keras
-    kfactor/pretrained/dsprites_single_task.keras
-    kfactor/pretrained/dsprites_baselines.json   # config + accuracies
+    kfactor/lab/pretrained/dsprites_kd_student.keras
+    kfactor/lab/pretrained/dsprites_single_task.keras
+    kfactor/lab/pretrained/dsprites_baselines.json   # config + accuracies
 
     python examples/make_pretrained_baselines.py [--output_dir=DIR]
 
@@ -27,9 +27,9 @@ import shutil
 import tempfile
 
 import kfactor  # noqa: F401  (TF backend and oneDNN first)
-from kfactor import demo
-from kfactor.demo import baselines
-from kfactor.evaluation.predictions import evaluate_predictions
+from kfactor.lab import demo
+from kfactor.lab.demo import baselines
+from kfactor.lab.evaluation.predictions import evaluate_predictions
 
 from three_seeds import cpu_name  # examples/, this script's folder
 

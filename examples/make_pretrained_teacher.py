@@ -1,13 +1,13 @@
 """Trains the demo's pretrained dSprites teacher and ships it in kfactor.
 
-`kfactor demo` starts from this teacher (`kfactor/pretrained/`), as
+`kfactor demo` starts from this teacher (`kfactor/lab/pretrained/`), as
 knowledge factorization starts from a pretrained network. This script is
-the command that made it: it trains `kfactor.demo.train_teacher` with the
+the command that made it: it trains `kfactor.lab.demo.train_teacher` with the
 default `DemoConfig` (its `teacher_*` fields; about 10 minutes on 2
 AVX512 cores), scores it on the demo's held-out split, and writes
 
-    kfactor/pretrained/dsprites_teacher.keras
-    kfactor/pretrained/dsprites_teacher.json   # config + accuracies
+    kfactor/lab/pretrained/dsprites_teacher.keras
+    kfactor/lab/pretrained/dsprites_teacher.json   # config + accuracies
 
     python examples/make_pretrained_teacher.py [--teacher_epochs=N]
 
@@ -23,8 +23,8 @@ import shutil
 import tempfile
 
 import kfactor  # noqa: F401  (TF backend and oneDNN first)
-from kfactor import demo
-from kfactor.evaluation.predictions import evaluate_predictions
+from kfactor.lab import demo
+from kfactor.lab.evaluation.predictions import evaluate_predictions
 
 
 def main():

@@ -22,9 +22,9 @@ import os
 import shutil
 
 import kfactor
-from kfactor import demo
 from kfactor.factors import saving as artifacts
 from kfactor.factors.assembly import check_assembly
+from kfactor.lab import demo
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)

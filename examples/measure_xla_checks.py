@@ -25,10 +25,10 @@ def dataset(steps, batch=64):
 
 def factorizer(jit_compile, check_batches):
     keras.utils.set_random_seed(0)
-    encoder = lambda latent, name: kfactor.simple_conv64(  # noqa: E731
+    encoder = lambda latent, name: kfactor.zoo.simple_conv64(  # noqa: E731
         latent, widths=kfactor.zoo.NARROW_WIDTHS, name=name
     )
-    teacher = kfactor.multitask_teacher(
+    teacher = kfactor.zoo.multitask_teacher(
         {"a": 3, "b": 3}, encoder=encoder(10, "t")
     )
     model = kfactor.Factorizer(

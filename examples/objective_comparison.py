@@ -25,13 +25,13 @@ import os
 import tempfile
 import time
 
-from kfactor.demo.config import DemoConfig
-from kfactor.demo.config import dsprites_splits
-from kfactor.demo.report import FACTORS
-from kfactor.demo.report import TEACHER
-from kfactor.demo.run import score_models
-from kfactor.demo.run import train_models
-from kfactor.demo.teacher import get_teacher
+from kfactor.lab.demo.config import DemoConfig
+from kfactor.lab.demo.config import dsprites_splits
+from kfactor.lab.demo.report import FACTORS
+from kfactor.lab.demo.report import TEACHER
+from kfactor.lab.demo.run import score_models
+from kfactor.lab.demo.run import train_models
+from kfactor.lab.demo.teacher import get_teacher
 
 import keras
 from absl import app
@@ -86,6 +86,24 @@ VARIANTS = {
     ),
     "queue_hint10": dict(
         hint_weight=10.0, queue_weight=1.0, adversary_weight=0.0
+    ),
+    "dv": dict(
+        infomax_estimator="dv",
+        hint_weight=0.0,
+        queue_weight=0.0,
+        adversary_weight=0.0,
+    ),
+    "jsd": dict(
+        infomax_estimator="jsd",
+        hint_weight=0.0,
+        queue_weight=0.0,
+        adversary_weight=0.0,
+    ),
+    "nwj": dict(
+        infomax_estimator="nwj",
+        hint_weight=0.0,
+        queue_weight=0.0,
+        adversary_weight=0.0,
     ),
     "defaults": dict(),
 }
@@ -156,6 +174,14 @@ def run_variant(variant, seed, factor_epochs, held_out):
     return summary, dataclasses.asdict(config)
 
 
+def variant_label(variant, factor_epochs):
+    """The table's row name: the variant, and its budget when it is not
+    the demo's (rows of different budgets are not one comparison)."""
+    if factor_epochs == DemoConfig.factor_epochs:
+        return variant
+    return f"{variant} ({factor_epochs} epochs)"
+
+
 def main(argv):
     del argv
     results = []
@@ -168,7 +194,12 @@ def main(argv):
                 variant, seed, FLAGS.factor_epochs, FLAGS.held_out
             )
             results.append(
-                {"variant": variant, "seed": seed, "config": config, **summary}
+                {
+                    "variant": variant_label(variant, FLAGS.factor_epochs),
+                    "seed": seed,
+                    "config": config,
+                    **summary,
+                }
             )
             print(json.dumps(results[-1]["transfer"]), flush=True)
             with open(FLAGS.out, "w") as f:

@@ -17,9 +17,9 @@ import os
 import platform
 import subprocess
 
-from kfactor.demo.config import DemoConfig
-from kfactor.demo.results import render_results
-from kfactor.demo.run import run_demo
+from kfactor.lab.demo.config import DemoConfig
+from kfactor.lab.demo.results import render_results
+from kfactor.lab.demo.run import run_demo
 
 from absl import app
 from absl import flags

@@ -1,7 +1,7 @@
 """Tunes the InfoMax-Bottleneck weights with keras-tuner on procedural dSprites.
 
 Trains a narrow multi-task dSprites teacher, then runs a keras-tuner
-`RandomSearch` over `kfactor.training.tuning.FactorizationHyperModel`'s space
+`RandomSearch` over `kfactor.lab.tuning.FactorizationHyperModel`'s space
 (beta, InfoMax weight and estimator, KD kind, weight and temperature),
 maximising the mean validation accuracy of the factor networks (or a
 disentanglement objective, `--objective=val_task_code_mig`). Writes `best.json`
@@ -17,9 +17,9 @@ import json
 import os
 
 import kfactor
-from kfactor.training.teacher import compile_teacher
-from kfactor.training.tuning import OBJECTIVES
-from kfactor.training.tuning import FactorizationHyperModel
+from kfactor.lab.teacher import compile_teacher
+from kfactor.lab.tuning import OBJECTIVES
+from kfactor.lab.tuning import FactorizationHyperModel
 from kfactor.zoo.simple_conv import NARROW_WIDTHS
 
 import keras
@@ -51,7 +51,7 @@ def define_flags(flag_values=flags.FLAGS):
 
 def datasets(num_train, num_test, batch_size, seed):
     """Disjoint procedural dSprites train/validation sets (cached)."""
-    dsprites = kfactor.data.ProceduralDSprites(seed=seed)
+    dsprites = kfactor.lab.datasets.ProceduralDSprites(seed=seed)
     train, test = dsprites.split(num_train, num_test)
     return (
         dsprites.dataset(train, batch_size=batch_size, cache=True),
@@ -77,21 +77,21 @@ def run(
     keras.utils.set_random_seed(seed)
     train_ds, test_ds = datasets(num_train, num_test, batch_size, seed)
     widths = NARROW_WIDTHS
-    teacher = kfactor.multitask_teacher(
-        kfactor.data.DSPRITES_NUM_CLASSES,
-        encoder=kfactor.simple_conv64(10, widths=widths),
+    teacher = kfactor.zoo.multitask_teacher(
+        kfactor.lab.datasets.DSPRITES_NUM_CLASSES,
+        encoder=kfactor.zoo.simple_conv64(10, widths=widths),
     )
     compile_teacher(teacher)
     teacher.fit(train_ds, epochs=teacher_epochs, verbose=verbose)
 
     hypermodel = FactorizationHyperModel(
         teacher,
-        common=lambda: kfactor.simple_conv64(
+        common=lambda: kfactor.zoo.simple_conv64(
             10, widths=widths, name="common_encoder"
         ),
         tasks={
             task: (
-                lambda task=task: kfactor.simple_conv64(
+                lambda task=task: kfactor.zoo.simple_conv64(
                     None, widths=widths, name=f"{task}_encoder"
                 )
             )

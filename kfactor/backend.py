@@ -3,12 +3,11 @@
 kfactor's training step, SavedModel export and TFP estimators are TensorFlow
 code, so it needs Keras 3 running on the TensorFlow backend.
 
-It also turns on TensorFlow's oneDNN CPU kernels unless the user decided
-(`TF_ENABLE_ONEDNN_OPTS` set): TF enables them by default only on CPUs with
-AVX512-VNNI/AMX, and without them the factorization step on a 2-core AVX2
-machine runs at 52 instead of 146 images/s (full width, batch 128; see
-`benchmarks/`). The variable is read when TensorFlow is first imported, so
-it only takes effect when kfactor is imported first.
+`configure_cpu()` turns on TensorFlow's oneDNN CPU kernels, an opt-in
+for library users (the `kfactor` command does it): TF enables them by
+default only on CPUs with AVX512-VNNI/AMX, and without them the
+factorization step on a 2-core AVX2 machine runs at 52 instead of 146
+images/s (full width, batch 128; see `benchmarks/`).
 
 When the process is the `kfactor` command, it also keeps TensorFlow's C++
 start-up logging (oneDNN, CUDA and CPU-feature notices) off the terminal,
@@ -19,7 +18,6 @@ TF's import writes to file descriptor 2.
 """
 
 import contextlib
-import logging
 import os
 import re
 import sys
@@ -37,28 +35,46 @@ _CPP_SEVERITIES = "IWEF"  # TF_CPP_MIN_LOG_LEVEL 0, 1, 2, 3
 _ABSL_BANNER = "WARNING: All log messages before absl::InitializeLog()"
 
 
-def prefer_onednn_kernels():
-    """Sets `TF_ENABLE_ONEDNN_OPTS=1` if unset and TF is not imported yet.
+def configure_cpu(onednn=True):
+    """Turns on TensorFlow's oneDNN CPU kernels for this process.
 
-    TensorFlow reads the variable once, at import; if it was imported
-    before kfactor and the user did not choose, this logs a warning with
-    the fix instead.
+    TensorFlow enables them by default only on CPUs with AVX512-VNNI/AMX.
+    Without them, the demo's factorization step on 2 AVX2 cores (AMD Zen 3)
+    ran at 52 instead of 146 images/s (full width, batch 128; `benchmarks/`).
+    TensorFlow reads the setting once, when it is first imported, so call
+    this right after `import kfactor` and before anything imports
+    TensorFlow (`import kfactor` alone does not). The `kfactor` command
+    does it for you. Setting `TF_ENABLE_ONEDNN_OPTS` yourself does the same.
+
+    Args:
+        onednn: whether to turn oneDNN on (`True`) or off (`False`).
 
     Returns:
-        Whether oneDNN was requested for this process (by us or the user).
+        Whether oneDNN is requested for this process.
+
+    Raises:
+        RuntimeError: if TensorFlow is already imported with another
+            setting (it would be silently ignored).
+
+    Example:
+
+    >>> import kfactor
+    >>> kfactor.configure_cpu()  # doctest: +SKIP
+    True
     """
-    if ONEDNN_VARIABLE not in os.environ:
-        if "tensorflow" in sys.modules:
-            logging.getLogger("kfactor").warning(
-                "TensorFlow was imported before kfactor, so its oneDNN CPU "
-                "kernels may stay off (the factorization step ran 2.8x "
-                "slower without them on an AVX2 CPU). Fix: import kfactor "
-                "first, or set TF_ENABLE_ONEDNN_OPTS=1 (or =0 to silence "
-                "this) before starting Python."
-            )
-        else:
-            os.environ[ONEDNN_VARIABLE] = "1"
-    return os.environ.get(ONEDNN_VARIABLE, "") in ("1", "true", "True")
+    value = "1" if onednn else "0"
+    current = os.environ.get(ONEDNN_VARIABLE)
+    if "tensorflow" in sys.modules and current != value:
+        raise RuntimeError(
+            "configure_cpu() must run before TensorFlow is imported (it "
+            f"reads {ONEDNN_VARIABLE} once, at import), but TensorFlow is "
+            f"already imported with {ONEDNN_VARIABLE}={current!r}. Fix: "
+            "call kfactor.configure_cpu() right after `import kfactor`, "
+            f"before other imports, or set {ONEDNN_VARIABLE}={value} "
+            "before starting Python."
+        )
+    os.environ[ONEDNN_VARIABLE] = value
+    return onednn
 
 
 def ensure_tensorflow_backend():
@@ -232,12 +248,12 @@ __all__ = [
     "ONEDNN_VARIABLE",
     "QUIET_LOG_LEVEL",
     "REQUIRED_BACKEND",
+    "configure_cpu",
     "cpp_log_level_for_command",
     "ensure_tensorflow_backend",
     "filter_cpp_log",
     "filtered_stderr",
     "is_kfactor_command",
-    "prefer_onednn_kernels",
     "quiet_tensorflow_start_up",
     "verbosity_from_argv",
 ]

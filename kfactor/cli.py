@@ -14,13 +14,6 @@ import logging as std_logging
 import os
 import sys
 
-# TF's C++ start-up lines are kept quiet when `import kfactor` (which runs
-# before this module) imports TensorFlow: kfactor/backend.py.
-from kfactor import demo
-from kfactor.demo import DATA_FIELDS
-from kfactor.demo import DemoConfig
-from kfactor.demo.tables import baselines_note
-from kfactor.evaluation import tensorboard
 from kfactor.factors.assembly import assemble
 from kfactor.factors.assembly import check_assembly
 from kfactor.factors.export import check_export
@@ -29,6 +22,14 @@ from kfactor.factors.plugins import factor_table
 from kfactor.factors.plugins import litter_note
 from kfactor.factors.plugins import load_factors
 from kfactor.factors.saving import check_target
+
+# TF's C++ start-up lines are kept quiet when `import kfactor` (which runs
+# before this module) imports TensorFlow: kfactor/backend.py.
+from kfactor.lab import demo
+from kfactor.lab.demo import DATA_FIELDS
+from kfactor.lab.demo import DemoConfig
+from kfactor.lab.demo.tables import baselines_note
+from kfactor.lab.evaluation import tensorboard
 from kfactor.serving import protocol as serving_protocol
 from kfactor.serving import server as serving
 from kfactor.validation import NonFiniteError
@@ -104,6 +105,12 @@ flags.DEFINE_list(
     list(DEMO.infomax_layers),
     "demo: layers of the teacher and common encoder that InfoMax and the "
     "hint pair, bottom first (empty: the teacher latent and z_common).",
+)
+flags.DEFINE_string(
+    "infomax_estimator",
+    DEMO.infomax_estimator,
+    "demo: in-batch InfoMax bound: infonce, dv, jsd or nwj (default: the "
+    "Factorizer's).",
 )
 flags.DEFINE_float(
     "hint_weight",

@@ -5,7 +5,7 @@
 Public Keras gives a layer's output and input only for its *first* call
 (`layer.output`, `layer.input`: node 0). A teacher is often built from layers
 that were first called in another model (a classifier re-headed by
-`kfactor.as_task_teacher`, a layer shared with a sub-model), and then
+`kfactor.zoo.as_task_teacher`, a layer shared with a sub-model), and then
 `keras.Model(teacher.inputs, teacher.get_layer(name).output)` fails with
 "not connected to `inputs`". Reading the node that belongs to *this* model's
 graph needs three private attributes: `tensor._keras_history`,

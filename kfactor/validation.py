@@ -15,7 +15,9 @@ Checks on shapes and dtypes run once, in Python (on a dataset's
 batch: eagerly they raise at once; inside a `tf.function` they are
 `tf.debugging.Assert` ops, whose `InvalidArgumentError` `translate_error`
 turns back into the error above (as `Factorizer.fit` does). XLA drops
-`Assert` ops, so with `jit_compile=True` only the Python checks run.
+`Assert` ops, so the Factorizer and the lab's baselines compile only their
+forward pass and gradients with XLA (`jit_compile`) and run these checks
+outside it.
 
 Images may lie up to `VALUE_RANGE_MARGIN` of the range's width outside the
 declared value range (noise, augmentation); beyond that they are refused:

@@ -1,6 +1,6 @@
-"""The kfactor version, kept in one place (setup.py reads it)."""
+"""The kfactor version, kept in one place (pyproject.toml reads it)."""
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"
 
 
 __all__ = [

@@ -5,7 +5,7 @@ import os
 
 os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "1")  # as `import kfactor`
+os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "1")  # as configure_cpu()
 
 from kfactor import cli  # noqa: E402
 

@@ -29,13 +29,13 @@ TINY_TASKS = {"row": 4, "col": 4}
 
 
 def tiny_encoder(latent_dim=6, name="encoder"):
-    return kfactor.simple_conv64(
+    return kfactor.zoo.simple_conv64(
         latent_dim, widths=TINY_WIDTHS, input_shape=TINY_SHAPE, name=name
     )
 
 
 def tiny_teacher(tasks=None):
-    return kfactor.multitask_teacher(
+    return kfactor.zoo.multitask_teacher(
         tasks or TINY_TASKS, encoder=tiny_encoder(name="teacher_encoder")
     )
 

@@ -172,7 +172,7 @@ def test_encoder_input_errors():
 
 
 def test_stage_layers_of_other_models():
-    conv = kfactor.simple_conv64(widths=NARROW_WIDTHS)
+    conv = kfactor.zoo.simple_conv64(widths=NARROW_WIDTHS)
     # One stage per resolution; the last layer at each.
     assert applications.stage_layer_names(conv) == ["conv4", "conv5", "conv6"]
     wrn = wide_resnet(depth=10, width=1, input_shape=(16, 16, 3))
@@ -198,7 +198,7 @@ def test_factorize_applications_classifier_with_three_infomax_levels(eager):
     common = applications.applications_encoder(
         "MobileNetV2", (32, 32, 3), alpha=0.35, name="common"
     )
-    task = kfactor.simple_conv64(
+    task = kfactor.zoo.simple_conv64(
         None, widths=(8, 16, 16), input_shape=(32, 32, 3), name="task"
     )
     factorizer = kfactor.Factorizer(
@@ -252,7 +252,7 @@ def test_factorized_wide_resnet_classifier_learns(eager):
         teacher,
         common=common,
         tasks={
-            "label": kfactor.simple_conv64(
+            "label": kfactor.zoo.simple_conv64(
                 None, widths=(8, 16, 16), input_shape=(16, 16, 3), name="task"
             )
         },

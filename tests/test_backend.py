@@ -1,4 +1,4 @@
-"""`import kfactor` picks the TF backend and oneDNN CPU kernels."""
+"""`import kfactor` picks the TF backend; oneDNN is `configure_cpu()`'s."""
 
 import os
 import subprocess
@@ -10,7 +10,8 @@ from tests import fixtures
 
 PROBE = (
     "import os, sys, kfactor, keras; "
-    "print(keras.backend.backend(), os.environ['TF_ENABLE_ONEDNN_OPTS'])"
+    "print(keras.backend.backend(), "
+    "os.environ.get('TF_ENABLE_ONEDNN_OPTS', 'unset'))"
 )
 
 
@@ -28,10 +29,20 @@ def run_fresh(code, **env):
     )
 
 
-def test_import_selects_tensorflow_and_onednn():
+def test_import_selects_tensorflow_and_leaves_onednn_alone():
     result = run_fresh(PROBE)
     assert result.returncode == 0, result.stderr
-    assert result.stdout.split() == ["tensorflow", "1"]
+    assert result.stdout.split() == ["tensorflow", "unset"]
+
+
+def test_configure_cpu_turns_onednn_on_before_tensorflow():
+    result = run_fresh(
+        "import os, kfactor; kfactor.configure_cpu(); import tensorflow; "
+        "from tensorflow.python.util import _pywrap_util_port as port; "
+        "print(os.environ['TF_ENABLE_ONEDNN_OPTS'], port.IsMklEnabled())"
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == ["1", "True"]
 
 
 def test_other_backend_is_a_clear_error():
@@ -41,15 +52,27 @@ def test_other_backend_is_a_clear_error():
     assert "Fix:" in result.stderr
 
 
-def test_tensorflow_imported_first_warns_with_the_fix():
-    result = run_fresh("import tensorflow, kfactor")
-    assert result.returncode == 0, result.stderr
-    assert "TensorFlow was imported before kfactor" in result.stderr
+def test_configure_cpu_after_tensorflow_is_an_error_with_the_fix():
+    result = run_fresh("import tensorflow, kfactor; kfactor.configure_cpu()")
+    assert result.returncode != 0
+    assert "must run before TensorFlow is imported" in result.stderr
     assert "TF_ENABLE_ONEDNN_OPTS=1" in result.stderr
-    silenced = run_fresh(
-        "import tensorflow, kfactor", TF_ENABLE_ONEDNN_OPTS="0"
+    # Already what was asked: nothing to refuse.
+    agreed = run_fresh(
+        "import tensorflow, kfactor; kfactor.configure_cpu()",
+        TF_ENABLE_ONEDNN_OPTS="1",
     )
-    assert "imported before kfactor" not in silenced.stderr
+    assert agreed.returncode == 0, agreed.stderr
+
+
+def test_the_command_turns_onednn_on():
+    result = run_fresh(
+        "import sys; sys.argv = ['kfactor']; import os, kfactor; "
+        "print(os.environ.get('TF_ENABLE_ONEDNN_OPTS'), "
+        "'tensorflow' in sys.modules)"
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == ["1", "True"]
 
 
 START_UP = (

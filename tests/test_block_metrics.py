@@ -8,7 +8,7 @@ block-level measures (probe leakage, the probe MI bound, block DCI) give
 the same answer in all three cases.
 """
 
-from kfactor import metrics
+from kfactor.lab import disentanglement as metrics
 
 import numpy as np
 import pytest

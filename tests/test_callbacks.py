@@ -22,7 +22,7 @@ def blob_fit(estimator, epochs, monitor):
         infomax_temperature=0.1 if estimator == "infonce" else 1.0,
         # Only InfoMax shapes the common code: no task term (and no hint,
         # kfactor's default beyond the reference) reaches it.
-        cls_weight=0.0,
+        factor_head_weight=0.0,
         kd_weight=0.0,
         hint_weight=0.0,
         adversary_weight=0.0,

@@ -5,7 +5,7 @@ import io
 import json
 import os
 
-from kfactor import demo
+from kfactor.lab import demo
 
 import keras
 import pytest

@@ -80,8 +80,8 @@ def test_the_console_entry_prints_one_line(tmp_path):
 
 
 def test_a_diverged_demo_is_one_line_naming_the_term(monkeypatch, capsys):
-    from kfactor import demo
     from kfactor import validation
+    from kfactor.lab import demo
 
     def diverge(config):
         raise validation.NonFiniteError(

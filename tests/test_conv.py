@@ -1,9 +1,11 @@
-"""`kfactor.layers.conv.Conv2D`: the stock convolution, as a matmul on 1x1."""
+"""`MatmulConv2D`: the stock convolution, as a matmul on a 1x1 output."""
 
 import doctest
+import zipfile
 
+from kfactor.layers import _legacy as legacy
 from kfactor.layers import conv as conv_module
-from kfactor.layers.conv import Conv2D
+from kfactor.layers.conv import MatmulConv2D
 from kfactor.zoo.simple_conv import NARROW_WIDTHS
 from kfactor.zoo.simple_conv import simple_conv64
 
@@ -32,12 +34,12 @@ STOCK_CASES = [
 
 
 def _pair(shape, kernel, strides, padding):
-    """A stock `Conv2D` and a `kfactor.layers.conv.Conv2D`, the same weights."""
+    """A stock `Conv2D` and a `MatmulConv2D` with the same weights."""
     options = dict(
         kernel_size=kernel, strides=strides, padding=padding, activation="relu"
     )
     stock = keras.layers.Conv2D(5, **options)
-    ours = Conv2D(5, **options)
+    ours = MatmulConv2D(5, **options)
     stock.build(shape)
     ours.build(shape)
     rng = np.random.default_rng(0)
@@ -84,7 +86,9 @@ def test_padding_only_taps_get_no_gradient():
 
 def test_simple_conv64_runs_its_last_layer_as_a_matmul():
     encoder = simple_conv64(10, widths=NARROW_WIDTHS)
-    convs = [layer for layer in encoder.layers if isinstance(layer, Conv2D)]
+    convs = [
+        layer for layer in encoder.layers if isinstance(layer, MatmulConv2D)
+    ]
     assert len(convs) == 6
     shortcuts = [c._matmul_windows(c.input.shape) is not None for c in convs]
     assert shortcuts == [False] * 5 + [True]
@@ -98,24 +102,44 @@ def test_simple_conv64_runs_its_last_layer_as_a_matmul():
     assert op_types.count("Conv2D") == 5
 
 
-def test_serializes_and_loads_stock_weights(tmp_path):
-    ours = Conv2D(4, 4, strides=2, padding="same", name="c")
+def test_serializes_and_takes_stock_weights():
+    ours = MatmulConv2D(4, 4, strides=2, padding="same", name="c")
     restored = keras.saving.deserialize_keras_object(
         keras.saving.serialize_keras_object(ours)
     )
-    assert type(restored) is Conv2D
+    assert type(restored) is MatmulConv2D
     assert restored.get_config() == ours.get_config()
-    # A model saved with stock Conv2D layers loads into SimpleConv64's.
+    # Stock weights move into the layer (and back) with set_weights.
     images = keras.Input((2, 2, 3))
     stock = keras.Model(
         images, keras.layers.Conv2D(4, 4, strides=2, padding="same")(images)
     )
-    path = str(tmp_path / "stock.weights.h5")
-    stock.save_weights(path)
-    mine = keras.Model(images, Conv2D(4, 4, strides=2, padding="same")(images))
-    mine.load_weights(path)
+    mine = keras.Model(
+        images, MatmulConv2D(4, 4, strides=2, padding="same")(images)
+    )
+    mine.set_weights(stock.get_weights())
     probe = np.random.default_rng(2).normal(size=(2, 2, 2, 3)).astype("float32")
     np.testing.assert_allclose(mine(probe), stock(probe), atol=1e-5)
+
+
+def test_models_saved_before_the_rename_load(tmp_path):
+    """0.1 saved the layer as `kfactor>Conv2D` (the shipped teacher): such
+    a file loads, weights included."""
+    images = keras.Input((2, 2, 3))
+    model = keras.Model(
+        images, legacy.Conv2D(4, 4, strides=2, padding="same")(images)
+    )
+    path = tmp_path / "old.keras"
+    model.save(path)
+    with zipfile.ZipFile(path) as archive:
+        files = {name: archive.read(name) for name in archive.namelist()}
+    config = files["config.json"].decode()
+    assert '"kfactor>Conv2D"' in config
+    restored = keras.saving.load_model(path)
+    assert type(restored.layers[-1]) is legacy.Conv2D
+    assert isinstance(restored.layers[-1], MatmulConv2D)
+    probe = np.ones((1, 2, 2, 3), "float32")
+    np.testing.assert_allclose(restored(probe), model(probe), atol=1e-6)
 
 
 def test_docstring_examples():

@@ -2,7 +2,7 @@
 
 import doctest
 
-from kfactor import metrics
+from kfactor.lab import disentanglement as metrics
 from kfactor.layers.factor_layers import TaskCode
 from kfactor.objective import cross_task
 from kfactor.objective import losses

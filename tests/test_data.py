@@ -3,9 +3,9 @@
 import math
 import time
 
-from kfactor import data as kd
-from kfactor.data import pipeline
-from kfactor.data import render
+from kfactor.lab import datasets as kd
+from kfactor.lab.datasets import pipeline as dsprites_pipeline
+from kfactor.lab.datasets import render
 
 import numpy as np
 import pytest
@@ -55,7 +55,7 @@ def test_index_factor_round_trip_in_c_order():
 
 def test_tf_index_to_factors_matches_numpy():
     indices = np.random.default_rng(0).integers(0, 737_280, 1000)
-    got = pipeline.tf_index_to_factors(tf.constant(indices)).numpy()
+    got = dsprites_pipeline.tf_index_to_factors(tf.constant(indices)).numpy()
     np.testing.assert_array_equal(got, kd.index_to_factors(indices))
 
 
@@ -356,10 +356,8 @@ def test_procedural_dsprites_split_and_dataset_use_its_seed():
 
 
 def test_public_surface_is_explicit_and_sorted():
-    import kfactor.data
-
-    names = kfactor.data.__all__
-    assert all(hasattr(kfactor.data, name) for name in names)
+    names = kd.__all__
+    assert all(hasattr(kd, name) for name in names)
     constants = [n for n in names if n.isupper()]
     classes = [n for n in names if n[0].isupper() and not n.isupper()]
     functions = [n for n in names if n[0].islower()]

@@ -1,7 +1,8 @@
 """Tests of the official-file loaders and `ArraySplit`, on tiny fake files."""
 
-from kfactor import data as kd
-from kfactor.data import files
+from kfactor.data import ArraySplit
+from kfactor.lab import datasets as kd
+from kfactor.lab.datasets import files
 
 import h5py
 import numpy as np
@@ -259,7 +260,7 @@ def make_split(**overrides):
         num_classes={"t": 2},
     )
     kwargs.update(overrides)
-    return kd.ArraySplit(**kwargs)
+    return ArraySplit(**kwargs)
 
 
 def test_array_split_validates():

@@ -1,6 +1,6 @@
 """Tests of the offline TFDS loaders, with `tfds.testing.mock_data`."""
 
-from kfactor import data as kd
+from kfactor.lab import datasets as kd
 
 import numpy as np
 import pytest

@@ -9,9 +9,9 @@ import os
 
 import kfactor
 from kfactor import cli
-from kfactor import data as data_lib
-from kfactor import demo
-from kfactor.demo import sections
+from kfactor.lab import datasets as data_lib
+from kfactor.lab import demo
+from kfactor.lab.demo import sections
 
 import numpy as np
 import pytest
@@ -250,7 +250,7 @@ def test_demo_with_held_out_factors_reports_their_transfer(tmp_path):
 
 
 def test_scores_report_is_the_part_demo_and_evaluate_share():
-    from kfactor.demo import report as report_lib
+    from kfactor.lab.demo import report as report_lib
 
     config = demo.DemoConfig(num_train=100, num_test=50)
     accuracies = {

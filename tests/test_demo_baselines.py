@@ -4,11 +4,11 @@ import dataclasses
 import json
 import re
 
-from kfactor import demo
-from kfactor.demo import baselines
-from kfactor.demo.report import KD_STUDENT
-from kfactor.demo.report import SINGLE_TASK
-from kfactor.evaluation.predictions import evaluate_predictions
+from kfactor.lab import demo
+from kfactor.lab.demo import baselines
+from kfactor.lab.demo.report import KD_STUDENT
+from kfactor.lab.demo.report import SINGLE_TASK
+from kfactor.lab.evaluation.predictions import evaluate_predictions
 
 import keras
 import numpy as np

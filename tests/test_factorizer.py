@@ -7,6 +7,8 @@ import os
 import kfactor
 from kfactor.training import factorizer
 from kfactor.zoo.simple_conv import NARROW_WIDTHS
+from kfactor.zoo.simple_conv import multitask_teacher
+from kfactor.zoo.simple_conv import simple_conv64
 
 import keras
 import numpy as np
@@ -336,8 +338,8 @@ def test_non_model_teacher_is_refused():
 
 def test_docstring_examples_run():
     globs = {
-        "multitask_teacher": kfactor.multitask_teacher,
-        "simple_conv64": kfactor.simple_conv64,
+        "multitask_teacher": multitask_teacher,
+        "simple_conv64": simple_conv64,
         "NARROW_WIDTHS": NARROW_WIDTHS,
     }
     results = doctest.testmod(factorizer, extraglobs=globs)

@@ -136,7 +136,7 @@ def test_the_shipped_factors_pass(source):
 
 
 def _tiny(latent, normalization=None, name="e"):
-    return kfactor.simple_conv64(
+    return kfactor.zoo.simple_conv64(
         latent,
         widths=fixtures.TINY_WIDTHS,
         input_shape=fixtures.TINY_SHAPE,
@@ -146,7 +146,7 @@ def _tiny(latent, normalization=None, name="e"):
 
 
 def _simple_conv(normalization, variational):
-    teacher = kfactor.multitask_teacher(
+    teacher = kfactor.zoo.multitask_teacher(
         {"a": 3}, encoder=_tiny(6, normalization, "t")
     )
     task = kfactor.TaskFactor(
@@ -157,7 +157,7 @@ def _simple_conv(normalization, variational):
 
 def _wide_resnet():
     def wrn(name):
-        return kfactor.wide_resnet(
+        return kfactor.zoo.wide_resnet(
             depth=10,
             width=1,
             include_top=False,
@@ -166,7 +166,7 @@ def _wide_resnet():
             name=name,
         )
 
-    teacher = kfactor.multitask_teacher({"a": 3}, encoder=wrn("t"))
+    teacher = kfactor.zoo.multitask_teacher({"a": 3}, encoder=wrn("t"))
     return teacher, wrn("c"), {"a": wrn("a")}
 
 
@@ -175,8 +175,8 @@ def _applications(name, **kwargs):
     classifier = getattr(keras.applications, name)(
         weights=None, classes=3, input_shape=shape, **kwargs
     )
-    teacher = kfactor.as_task_teacher(classifier, task="a")
-    encode = kfactor.applications_encoder
+    teacher = kfactor.zoo.as_task_teacher(classifier, task="a")
+    encode = kfactor.zoo.applications_encoder
     common = encode(name, shape, latent_dim=8, **kwargs)
     return teacher, common, {"a": encode(name, shape, **kwargs)}
 

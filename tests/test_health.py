@@ -108,14 +108,16 @@ def test_collapse_measures_on_known_codes():
 
 def test_task_code_kl_of_variational_and_deterministic_codes():
     mean = np.zeros((8, 4), "float32")
-    code = kfactor.TaskCode(mean, mean, np.zeros((8, 4), "float32"))
+    code = kfactor.layers.TaskCode(mean, mean, np.zeros((8, 4), "float32"))
     assert float(health.task_code_kl(code)) == pytest.approx(0.0, abs=1e-6)
-    narrow = kfactor.TaskCode(mean, mean, np.full((8, 4), -6.0, "float32"))
+    narrow = kfactor.layers.TaskCode(
+        mean, mean, np.full((8, 4), -6.0, "float32")
+    )
     # 0.5 * (e^-6 + 6 - 1) a dimension, 4 dimensions.
     expected = 4 * 0.5 * (np.exp(-6.0) + 6.0 - 1.0)
     assert float(health.task_code_kl(narrow)) == pytest.approx(expected, 1e-4)
     wide = 3.0 * np.random.default_rng(0).normal(size=(256, 4))
-    deterministic = kfactor.TaskCode(wide, wide, None)
+    deterministic = kfactor.layers.TaskCode(wide, wide, None)
     assert float(health.task_code_kl(deterministic)) > 1.0
 
 

@@ -11,7 +11,9 @@ Print the import graph, each edge with its levels:
 """
 
 import ast
+import os
 import pathlib
+import subprocess
 import sys
 
 PACKAGE = pathlib.Path(__file__).resolve().parents[1] / "kfactor"
@@ -19,16 +21,28 @@ PACKAGE = pathlib.Path(__file__).resolve().parents[1] / "kfactor"
 #: The architecture, bottom first: top-level names of kfactor's modules
 #: and subpackages.
 LEVELS = (
-    ("version", "backend", "validation", "keras_internals", "data", "metrics"),
+    ("version", "backend", "validation", "keras_internals", "data"),
     ("objective",),
     ("layers",),
     ("zoo",),
     ("factors",),
     ("training",),
-    ("evaluation", "serving"),
-    ("demo",),
+    ("serving",),
+    ("lab",),
     ("cli",),
 )
+
+#: The lab's own levels, bottom first (`kfactor.lab.<name>`). The core is
+#: every level below `lab`: it never imports the lab.
+LAB_LEVELS = (
+    ("datasets", "disentanglement"),
+    ("teacher", "baselines", "evaluation"),
+    ("tuning",),
+    ("demo",),
+)
+
+#: Packages of the `lab` and `tune` extras: the core never loads them.
+EXTRAS_MODULES = ("sklearn", "matplotlib", "keras_tuner", "tensorflow_datasets")
 
 
 def module_name(path):
@@ -70,6 +84,9 @@ def imports(module, path):
     """`(imported module, line, at top level)` for each kfactor import."""
     tree = ast.parse(path.read_text())
     top_level = {id(node) for node in tree.body}
+    for node in tree.body:  # `if TYPE_CHECKING:` imports are module level
+        if isinstance(node, ast.If):
+            top_level.update(id(child) for child in node.body)
     known = all_modules()
     found = []
     for node in ast.walk(tree):
@@ -82,16 +99,46 @@ def imports(module, path):
 
 
 def level_of(module):
-    """The index in `LEVELS` of a kfactor module; `None` for the package."""
+    """`(index in LEVELS, index in LAB_LEVELS)` of a kfactor module (the
+    second is 0 outside the lab); `None` for the package itself."""
     parts = module.split(".")
     if len(parts) == 1:
         return None
     for index, names in enumerate(LEVELS):
         if parts[1] in names:
-            return index
+            return index, _lab_level(module, parts)
     raise AssertionError(
         f"{module} is in no level of LEVELS: add it to tests/test_layout.py"
     )
+
+
+def _lab_level(module, parts):
+    if parts[1] != "lab":
+        return 0
+    if len(parts) == 2:
+        return -1  # the lab's package: imports nothing
+    for index, names in enumerate(LAB_LEVELS):
+        if parts[2] in names:
+            return index
+    raise AssertionError(
+        f"{module} is in no level of LAB_LEVELS: add it to tests/test_layout.py"
+    )
+
+
+def is_lab(module):
+    return module == "kfactor.lab" or module.startswith("kfactor.lab.")
+
+
+def is_core(module):
+    return not is_lab(module) and module != "kfactor.cli"
+
+
+def core_to_lab_edges():
+    return [
+        f"{importer}:{line} -> {imported}"
+        for importer, imported, line, _ in edges()
+        if is_core(importer) and is_lab(imported)
+    ]
 
 
 def edges():
@@ -119,6 +166,71 @@ def test_every_module_has_a_level():
 
 def test_no_import_points_up():
     assert upward_edges() == []
+
+
+def test_the_core_never_imports_the_lab():
+    assert core_to_lab_edges() == []
+
+
+def _run_python(code):
+    result = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"},
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    return result
+
+
+def test_import_kfactor_loads_nothing_heavy_and_sets_nothing():
+    result = _run_python(
+        "import os, sys\n"
+        "before = dict(os.environ)\n"
+        "import kfactor\n"
+        "heavy = ('tensorflow', 'keras') + "
+        f"{EXTRAS_MODULES!r}\n"
+        "print(sorted(m for m in heavy if m in sys.modules))\n"
+        "print(sorted(k for k in os.environ if before.get(k) != "
+        "os.environ[k] and k != 'KERAS_BACKEND'))\n"
+    )
+    assert result.stdout.splitlines() == ["[]", "[]"]
+    assert result.stderr == ""
+
+
+def test_the_core_runs_without_the_lab_extras():
+    """Every core module imports, and a Factorizer trains a step, while the
+    `lab` and `tune` extras' packages cannot be imported at all."""
+    core = sorted(m for m in all_modules() if is_core(m))
+    blocker = (
+        "import sys\n"
+        "class Blocker:\n"
+        "    def find_spec(self, name, path=None, target=None):\n"
+        f"        if name.split('.')[0] in {EXTRAS_MODULES!r}:\n"
+        "            raise ImportError(f'blocked: {name}')\n"
+        "sys.meta_path.insert(0, Blocker())\n"
+    )
+    result = _run_python(
+        blocker
+        + "import importlib\n"
+        + f"for name in {core!r}:\n"
+        + "    importlib.import_module(name)\n"
+        + "import numpy as np, kfactor\n"
+        + "from kfactor import zoo\n"
+        + "widths = (4, 4, 4, 4, 4, 4)\n"
+        + "teacher = zoo.multitask_teacher({'a': 3}, "
+        + "encoder=zoo.simple_conv64(8, widths=widths))\n"
+        + "f = kfactor.Factorizer(teacher, "
+        + "common=zoo.simple_conv64(8, widths=widths), "
+        + "tasks={'a': zoo.simple_conv64(8, widths=widths)})\n"
+        + "f.compile()\n"
+        + "x = np.random.rand(8, 64, 64, 1).astype('float32')\n"
+        + "logs = f.fit(x, {'a': np.zeros(8, 'int32')}, epochs=1, "
+        + "verbose=0).history\n"
+        + f"print(sorted(m for m in {EXTRAS_MODULES!r} if m in sys.modules))\n"
+    )
+    assert result.stdout.splitlines()[-1] == "[]"
 
 
 def test_no_kfactor_import_inside_a_function():
@@ -156,6 +268,8 @@ def print_graph():
     for importer, imported, line, top in sorted(edges()):
         high, low = level_of(importer), level_of(imported)
         mark = "UP" if None not in (high, low) and low > high else "ok"
+        if is_core(importer) and is_lab(imported):
+            mark = "LAB"
         where = "" if top else " (inside a function)"
         print(f"{mark} {importer}:{line} -> {imported}{where}")
 

@@ -1,4 +1,4 @@
-"""Tests for kfactor.metrics: known answers on constructed codes, bad input.
+"""Tests for lab.disentanglement: known answers on constructed codes, bad input.
 
 Constructed cases use small N so the file runs in seconds. "Perfect" codes
 store each factor on its own dimension (plus tiny noise), "noise" codes are
@@ -6,9 +6,9 @@ independent of the factors, and "rotated" codes mix two factors by 45
 degrees, so every code dimension carries both.
 """
 
-import kfactor.metrics
-from kfactor import metrics
-from kfactor.metrics import _discrete
+import kfactor.lab.disentanglement
+from kfactor.lab import disentanglement as metrics
+from kfactor.lab.disentanglement import _discrete
 
 import numpy as np
 import pytest
@@ -54,8 +54,10 @@ def _rotated(factors, seed=1):
 
 
 def test_public_api_is_sorted_and_importable():
-    assert kfactor.metrics.__all__ == sorted(kfactor.metrics.__all__)
-    for name in kfactor.metrics.__all__:
+    assert kfactor.lab.disentanglement.__all__ == sorted(
+        kfactor.lab.disentanglement.__all__
+    )
+    for name in kfactor.lab.disentanglement.__all__:
         assert hasattr(metrics, name), name
 
 

@@ -1,4 +1,4 @@
-"""kfactor.metrics against disentanglement_lib's numbers on the same arrays.
+"""lab.disentanglement against disentanglement_lib's numbers on the same arrays.
 
 The expected constants below are the outputs of disentanglement_lib 1.5
 (`pip install --no-deps disentanglement-lib==1.5` into a throwaway venv),
@@ -31,7 +31,7 @@ scikit-learn's solvers; if a scikit-learn upgrade moves them, rerun that
 procedure rather than loosening the tolerances.
 """
 
-from kfactor import metrics
+from kfactor.lab import disentanglement as metrics
 
 import numpy as np
 import pytest

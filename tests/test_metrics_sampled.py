@@ -1,6 +1,6 @@
 """Tests for the sampled metrics (beta-VAE, FactorVAE) and the sampler API."""
 
-from kfactor import metrics
+from kfactor.lab import disentanglement as metrics
 
 import numpy as np
 import pytest

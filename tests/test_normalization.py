@@ -4,8 +4,8 @@ import doctest
 
 from kfactor import Factorizer
 from kfactor import TaskFactor
-from kfactor import demo
-from kfactor.demo.networks import objective_options
+from kfactor.lab import demo
+from kfactor.lab.demo.networks import objective_options
 from kfactor.layers import normalization
 from kfactor.layers.normalization import FusedBatchNormalization
 from kfactor.zoo import simple_conv as models

@@ -1,8 +1,8 @@
-"""`kfactor.evaluation.plots`: each figure is a PNG of the promised layout."""
+"""`lab.evaluation.plots`: each figure is a PNG of the promised layout."""
 
 import os
 
-from kfactor.evaluation import plots
+from kfactor.lab.evaluation import plots
 
 import matplotlib.image
 import numpy as np

@@ -1,6 +1,6 @@
-"""`kfactor.evaluation.predictions`: models' predictions and accuracies."""
+"""`kfactor.lab.evaluation.predictions`: models' predictions and accuracies."""
 
-from kfactor.evaluation import predictions
+from kfactor.lab.evaluation import predictions
 
 import keras
 import numpy as np

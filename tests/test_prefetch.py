@@ -5,6 +5,7 @@ import doctest
 from kfactor import data
 from kfactor.data import prefetch
 from kfactor.data.prefetch import prefetched
+from kfactor.lab import datasets
 
 import numpy as np
 import tensorflow as tf
@@ -22,7 +23,7 @@ def test_prefetched_turns_autotuning_off_and_keeps_the_elements():
 def test_kfactor_pipelines_are_prefetched_without_autotuning():
     images = np.zeros((6, 8, 8, 1), "float32")
     pipelines = [
-        data.dsprites_dataset(np.arange(32), batch_size=8),
+        datasets.dsprites_dataset(np.arange(32), batch_size=8),
         data.array_dataset(images, {"t": np.zeros(6, "int32")}, batch_size=2),
     ]
     for ds in pipelines:

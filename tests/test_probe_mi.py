@@ -1,6 +1,6 @@
 """The probe MI lower bound: known answers, rotation invariance, bad input."""
 
-from kfactor import metrics
+from kfactor.lab import disentanglement as metrics
 
 import numpy as np
 import pytest

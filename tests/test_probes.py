@@ -1,6 +1,6 @@
 """Tests for the factor-level probes: linear probe, leakage, block MI."""
 
-from kfactor import metrics
+from kfactor.lab import disentanglement as metrics
 
 import numpy as np
 import pytest

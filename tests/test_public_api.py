@@ -7,7 +7,7 @@ import kfactor
 from kfactor.factors import assembly
 from kfactor.factors import export
 from kfactor.factors import manifest
-from kfactor.training import teacher
+from kfactor.lab import teacher
 from kfactor.zoo import simple_conv as models
 
 import pytest
@@ -41,9 +41,9 @@ def test_top_level_all_is_sorted_without_duplicates():
 
 def test_the_names_users_reach_for_are_top_level():
     assert kfactor.FactorFormatError is manifest.FactorFormatError
-    assert kfactor.compile_teacher is teacher.compile_teacher
-    assert kfactor.check_assembly is assembly.check_assembly
-    assert kfactor.check_export is export.check_export
+    assert kfactor.lab.teacher.compile_teacher is teacher.compile_teacher
+    assert kfactor.factors.check_assembly is assembly.check_assembly
+    assert kfactor.factors.check_export is export.check_export
 
 
 def test_demo_widths_live_in_their_module():

@@ -1,8 +1,8 @@
 """Disentanglement report, code collection and the KD baseline."""
 
-from kfactor.evaluation import codes as codes_lib
-from kfactor.evaluation import report as report_lib
-from kfactor.training.baselines import DistilledStudent
+from kfactor.lab.baselines import DistilledStudent
+from kfactor.lab.evaluation import codes as codes_lib
+from kfactor.lab.evaluation import report as report_lib
 
 import keras
 import numpy as np
@@ -90,7 +90,7 @@ def test_kd_student_learns_from_labels_and_teacher_only_updates_student():
         fixtures.tiny_teacher(), fixtures.blob_dataset(256), epochs=2
     )
     before = [np.array(w) for w in teacher.weights]
-    student = fixtures.kfactor.multitask_teacher(
+    student = fixtures.kfactor.zoo.multitask_teacher(
         fixtures.TINY_TASKS, encoder=fixtures.tiny_encoder(name="s"), name="s"
     )
     distilled = DistilledStudent(teacher, student)
@@ -101,7 +101,7 @@ def test_kd_student_learns_from_labels_and_teacher_only_updates_student():
     assert logs["row_accuracy"][-1] > 0.6 and logs["col_accuracy"][-1] > 0.6
     for a, b in zip(before, teacher.weights):
         np.testing.assert_array_equal(a, np.array(b))
-    wrong = fixtures.kfactor.multitask_teacher(
+    wrong = fixtures.kfactor.zoo.multitask_teacher(
         {"row": 4}, encoder=fixtures.tiny_encoder(name="w"), name="w"
     )
     with pytest.raises(ValueError, match="same classes"):
@@ -159,7 +159,7 @@ def test_excess_leakage_is_the_cellwise_difference_and_skips_intrinsic():
 
 
 def test_transfer_report_puts_common_between_random_floor_and_teacher():
-    from kfactor.evaluation.common_report import transfer_report
+    from kfactor.lab.evaluation.common_report import transfer_report
 
     train, train_f = synthetic_codes(1500, 0)
     test, test_f = synthetic_codes(600, 1)

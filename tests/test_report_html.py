@@ -11,8 +11,8 @@ import re
 import shutil
 import subprocess
 
-from kfactor.demo import html
-from kfactor.demo import write_report
+from kfactor.lab.demo import html
+from kfactor.lab.demo import write_report
 
 import pytest
 

@@ -1,11 +1,11 @@
-"""docs/RESULTS.md is generated (kfactor.demo.results) and current."""
+"""docs/RESULTS.md is generated (kfactor.lab.demo.results) and current."""
 
 import json
 import os
 
-from kfactor.demo import networks
-from kfactor.demo import results
-from kfactor.demo.config import DemoConfig
+from kfactor.lab.demo import networks
+from kfactor.lab.demo import results
+from kfactor.lab.demo.config import DemoConfig
 
 import pytest
 

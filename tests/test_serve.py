@@ -10,10 +10,10 @@ import subprocess
 import time
 
 import kfactor
-from kfactor.demo import DemoConfig
 from kfactor.factors import manifest
 from kfactor.factors.export import SERVING_DEFAULT
 from kfactor.factors.export import SERVING_UINT8
+from kfactor.lab.demo import DemoConfig
 from kfactor.serving import server as server_lib
 
 import numpy as np

@@ -8,15 +8,15 @@ import json
 import math
 
 import kfactor
-from kfactor import data as data_lib
-from kfactor import demo
-from kfactor.metrics import symmetric_orientation_accuracy
-from kfactor.metrics import symmetric_orientation_matches
+from kfactor.lab import baselines
+from kfactor.lab import datasets as data_lib
+from kfactor.lab import demo
+from kfactor.lab import teacher as teacher_lib
+from kfactor.lab.baselines import DistilledStudent
+from kfactor.lab.baselines import SingleTaskNetworks
+from kfactor.lab.disentanglement import symmetric_orientation_accuracy
+from kfactor.lab.disentanglement import symmetric_orientation_matches
 from kfactor.objective import losses
-from kfactor.training import baselines
-from kfactor.training import teacher as teacher_lib
-from kfactor.training.baselines import DistilledStudent
-from kfactor.training.baselines import SingleTaskNetworks
 from kfactor.zoo.simple_conv import NARROW_WIDTHS
 
 import keras
@@ -60,7 +60,7 @@ def test_compile_teacher_weighs_tasks_by_one_over_log_classes():
 
 
 def test_batch_normalized_encoder_has_no_conv_bias_and_normalizes():
-    encoder = kfactor.simple_conv64(
+    encoder = kfactor.zoo.simple_conv64(
         8,
         widths=fixtures.TINY_WIDTHS,
         input_shape=fixtures.TINY_SHAPE,
@@ -70,7 +70,7 @@ def test_batch_normalized_encoder_has_no_conv_bias_and_normalizes():
     assert "conv1_bn" in names and "conv3_relu" in names
     assert encoder.get_layer("conv1").use_bias is False
     with pytest.raises(ValueError, match="normalization"):
-        kfactor.simple_conv64(normalization="layer")
+        kfactor.zoo.simple_conv64(normalization="layer")
 
 
 def test_initial_log_var_sets_the_starting_noise_and_round_trips():
@@ -258,8 +258,8 @@ def test_common_encoder_can_start_as_the_teachers_backbone():
 
 def test_docstring_examples_run():
     globs = {
-        "multitask_teacher": kfactor.multitask_teacher,
-        "simple_conv64": kfactor.simple_conv64,
+        "multitask_teacher": kfactor.zoo.multitask_teacher,
+        "simple_conv64": kfactor.zoo.simple_conv64,
         "NARROW_WIDTHS": NARROW_WIDTHS,
     }
     results = doctest.testmod(baselines, extraglobs=globs)

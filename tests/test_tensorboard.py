@@ -6,7 +6,7 @@ The event files are read with TensorBoard's own reader (`EventAccumulator`).
 import json
 import os
 
-from kfactor.evaluation import tensorboard
+from kfactor.lab.evaluation import tensorboard
 
 import keras
 

@@ -3,7 +3,7 @@
 import doctest
 
 import kfactor
-from kfactor.training import tuning
+from kfactor.lab import tuning
 from kfactor.zoo.simple_conv import NARROW_WIDTHS
 
 import keras
@@ -158,8 +158,8 @@ def test_docstring_example_runs():
     globs = {
         "FactorizationHyperModel": tuning.FactorizationHyperModel,
         "keras_tuner": keras_tuner,
-        "multitask_teacher": kfactor.multitask_teacher,
-        "simple_conv64": kfactor.simple_conv64,
+        "multitask_teacher": kfactor.zoo.multitask_teacher,
+        "simple_conv64": kfactor.zoo.simple_conv64,
         "NARROW_WIDTHS": NARROW_WIDTHS,
     }
     finder = doctest.DocTestFinder()

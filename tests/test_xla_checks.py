@@ -66,7 +66,7 @@ def test_evaluate_refuses_a_label_of_99_under_xla(factorizer):
 
 
 def test_a_baseline_keeps_its_checks_under_xla():
-    student = kfactor.DistilledStudent(
+    student = kfactor.lab.baselines.DistilledStudent(
         fixtures.factorizer().teacher, fixtures.tiny_teacher()
     )
     student.compile(jit_compile=True)

@@ -1,9 +1,9 @@
 """Running functions over a labelled dataset, stacked into NumPy arrays.
 
 One loop serves every reader of a dataset: predictions of models
-(`kfactor.evaluation.predictions`), codes of representations
-(`kfactor.evaluation.codes`) and the tuning objective's task codes
-(`kfactor.training.tuning`).
+(`kfactor.lab.evaluation.predictions`), codes of representations
+(`kfactor.lab.evaluation.codes`) and the tuning objective's task codes
+(`kfactor.lab.tuning`).
 """
 
 import numpy as np

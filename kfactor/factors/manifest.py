@@ -34,7 +34,7 @@ COMMON = "common"
 TASK = "task"
 ROLES = (COMMON, TASK)
 #: Images in [0, 1], channels last: kfactor's encoders rescale them
-#: themselves (`kfactor.simple_conv64`), so no other preprocessing.
+#: themselves (`kfactor.zoo.simple_conv64`), so no other preprocessing.
 DEFAULT_VALUE_RANGE = (0.0, 1.0)
 DEFAULT_PREPROCESSING = (
     "float images in value_range, channels last; the factor applies its "

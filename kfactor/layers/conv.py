@@ -1,4 +1,5 @@
-"""`Conv2D`: Keras's convolution, run as one matmul when the output is 1x1.
+"""`MatmulConv2D`: Keras's convolution, run as one matmul when the output
+is 1x1.
 
 The last layer of SimpleConv64 maps a 2x2 map to 1x1 with a 4x4 kernel and
 one pixel of padding on each side: 12 of its 16 taps only ever meet the
@@ -7,7 +8,7 @@ strided convolution; measured on 2 CPU cores, the six trained networks of a
 full-width factorization step spent 187 ms a batch of 128 in it, against
 20 ms for the same layer as a matmul on the taps that meet the input.
 
-`Conv2D` here is `keras.layers.Conv2D` with that shortcut: whenever the
+`MatmulConv2D` is `keras.layers.Conv2D` with that shortcut: whenever the
 output is 1x1 (the kernel's window covers the whole padded input), `call`
 multiplies the flattened input by the covering slice of the kernel. The
 weights, their shapes, the config and the results (up to float summation
@@ -35,17 +36,18 @@ def _covering_window(size, kernel_size, strides, padding):
 
 
 @keras.saving.register_keras_serializable(package="kfactor")
-class Conv2D(keras.layers.Conv2D):
+class MatmulConv2D(keras.layers.Conv2D):
     """`keras.layers.Conv2D`, computed as a matmul when its output is 1x1.
 
-    Same arguments, weights and config as the stock layer (so a model saved
-    with either loads into the other). The shortcut applies to
+    Same arguments, weights and config as the stock layer: `set_weights`
+    moves weights either way (a whole-model weights file does not, since
+    Keras files a layer's weights under its class name). The shortcut applies to
     `channels_last` inputs with a static spatial shape, no dilation and one
     group; everything else is the stock convolution.
 
     Example:
 
-    >>> conv = Conv2D(8, kernel_size=4, strides=2, padding="same")
+    >>> conv = MatmulConv2D(8, kernel_size=4, strides=2, padding="same")
     >>> tuple(conv(np.ones((3, 2, 2, 5), "float32")).shape)
     (3, 1, 1, 8)
     """
@@ -87,5 +89,5 @@ class Conv2D(keras.layers.Conv2D):
 
 
 __all__ = [
-    "Conv2D",
+    "MatmulConv2D",
 ]

@@ -4,7 +4,7 @@ A factorization can look fine by accuracy alone while failing as a
 factorization: when the common code `z_common` collapses to a constant, every
 "factor network" is an independent single-task network learned from the
 labels. These measures tell that apart while training (`Factorizer` logs
-them) and afterwards (`kfactor.evaluation.report`):
+them) and afterwards (`kfactor.lab.evaluation.report`):
 
 - `mean_pairwise_cosine(z)`: the mean cosine between the codes of different
   images; near 1 when every image gets (a multiple of) the same code.

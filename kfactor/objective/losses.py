@@ -330,7 +330,8 @@ class SoftTargetKD(FactorLoss):
 class TaskLoss(FactorLoss):
     """Label-smoothed CE of each factor network `Head(z_c + z_t)`.
 
-    Summed over tasks.
+    Summed over tasks. `imb_objective(factor_head_weight=...)` sets its
+    weight (formerly `cls_weight`); it logs as `cls_loss`.
 
     Args:
         weight: weight of the term (1.0 in the reference).
@@ -373,6 +374,8 @@ class AuxTaskLoss(TaskLoss):
 
     The relevance half of each task's information bottleneck, I(Z_t; Y).
     Same arguments as `TaskLoss`; used only in training.
+    `imb_objective(aux_head_weight=...)` sets its weight (formerly
+    `task_weight`); it logs as `aux_loss`.
     """
 
     name = "aux"

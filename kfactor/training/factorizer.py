@@ -10,7 +10,7 @@ network = factorizer.factor_network("shape")   # images -> logits
 The step is `kfactor.training.step.LossTermsModel`'s; the arguments' and
 batches' checks are in `kfactor.training.checks`, the InfoMax wiring in
 `kfactor.training.infomax`. The forward pass is `keras.ops`; `tf` stays for
-`tf.data`, `tf.errors` and `tf.config` (no Keras equivalents).
+`tf.data` and `tf.errors` (no Keras equivalents).
 """
 
 import copy
@@ -33,6 +33,21 @@ from kfactor.training.step import LossTermsModel
 import keras
 import tensorflow as tf
 from keras import ops
+
+
+def _check_trainable(trainable):
+    """Refuses `Factorizer(trainable=...)` other than True (its doc)."""
+    if trainable is not True:
+        raise ValueError(
+            "Expected trainable=True: a Factorizer exists to train its "
+            "factors (its teacher is frozen already), and trainable=False "
+            "would leave fit nothing to train. Received: "
+            f"trainable={trainable!r}. Fix: drop the argument; to freeze a "
+            "part, set trainable = False on it before compile (e.g. "
+            "factorizer.common.trainable = False, or "
+            "factorizer.task_factors[task].trainable = False); to use "
+            "trained factors frozen, freeze factor_network(task)."
+        )
 
 
 def _as_task_factor(task, model):
@@ -80,15 +95,27 @@ class Factorizer(FactorNetworks, LossTermsModel):
             `save_factors` records it. None: no range check.
         check_batches: check every batch in the step: finite images in
             `value_range`, labels in `[0, num_classes)` (`tf.debugging`
-            asserts: no measurable cost on CPU; XLA drops them).
+            asserts: no measurable cost on CPU; they run outside the
+            XLA-compiled part, so `jit_compile=True` keeps them).
         stop_on_nonfinite_loss: stop `fit` with a
             `kfactor.validation.NonFiniteError` naming the loss term that
             became NaN or Inf, before that step's update. False: train on
             (as Keras does without `TerminateOnNaN`).
+        name: the model's name.
+        trainable: only True, the default (a `ValueError` otherwise). A
+            Factorizer exists to train its factors, and its teacher is
+            frozen already; `trainable=False` would leave `fit` nothing
+            to train. To freeze a part, set `trainable = False` on it
+            before `compile` (e.g. `factorizer.common.trainable = False`
+            or `factorizer.task_factors[task].trainable = False`); to use
+            trained factors frozen, freeze what `factor_network(task)`
+            returns.
         **objective_options: arguments of
         `kfactor.objective.imb.imb_objective`
-            (e.g. `beta=1e-3`, `infomax_estimator="infonce"`); a misspelt
-            one is a `TypeError` naming the nearest valid option.
+            (e.g. `beta=1e-3`, `factor_head_weight=1.0`); a misspelt one
+            is a `TypeError` naming the nearest valid option, and a
+            deprecated name (`cls_weight`, `task_weight`) warns with its
+            new one.
 
     Example:
 
@@ -114,9 +141,10 @@ class Factorizer(FactorNetworks, LossTermsModel):
         check_batches=True,
         stop_on_nonfinite_loss=True,
         name="factorizer",
+        trainable=True,
         **objective_options,
     ):
-        objective_options.pop("trainable", None)
+        _check_trainable(trainable)
         super().__init__(name=name)
         checks.check_teacher(teacher)
         self.image_shape = checks.image_shape(teacher, common)
@@ -202,13 +230,26 @@ class Factorizer(FactorNetworks, LossTermsModel):
         return list(self.health_trackers.values())
 
     def compile(self, optimizer=None, jit_compile="auto", **kwargs):
-        """Like `keras.Model.compile`; `optimizer` defaults to Adam(1e-3).
+        """`keras.Model.compile`, with kfactor's default optimizer.
 
-        `jit_compile="auto"` uses XLA only on GPUs: measured on 2-core CPUs,
-        XLA made the factorization step slower.
+        Args:
+            optimizer: by default `kfactor.FusedAdam(learning_rate=1e-3)`
+                (`kfactor.training.optimizers`: Keras's Adam update, run
+                as one fused kernel a variable).
+            jit_compile: as in `keras.Model.compile`, and `"auto"` is
+                resolved by Keras: XLA only when TensorFlow sees a device
+                other than a CPU, the model was not built under a
+                `tf.distribute` strategy, every layer supports XLA, op
+                determinism is off and `run_eagerly` is False (so no XLA on
+                a CPU-only machine, where it made this step slower). XLA
+                compiles the forward pass and the gradients only: the batch
+                and loss checks (`check_batches`, `stop_on_nonfinite_loss`)
+                run around them and stay in force
+                (`kfactor.training.step`). After `compile`,
+                `xla_forward` holds the resolved value and `jit_compile`
+                reads False (the step as a whole is not XLA-compiled).
+            **kwargs: the other `keras.Model.compile` arguments.
         """
-        if jit_compile == "auto":
-            jit_compile = bool(tf.config.list_logical_devices("GPU"))
         super().compile(optimizer=optimizer, jit_compile=jit_compile, **kwargs)
 
     # === Training ===

@@ -370,7 +370,7 @@ def stage_layer_names(model, num_stages=3):
     """Names of the last `num_stages` stage outputs of an image model.
 
     For the families of `STAGE_LAYERS` (`keras.applications` ResNet50/101/
-    152, ResNet50V2, MobileNetV2; `kfactor.wide_resnet`) the known stage
+    152, ResNet50V2, MobileNetV2; `kfactor.zoo.wide_resnet`) the known stage
     outputs; for any other
     functional model, the last layer at each spatial resolution.
 

@@ -1,11 +1,11 @@
 """Model builders: the SimpleConv64 encoder family and a multi-task teacher.
 
 `simple_conv64` is the encoder of the dSprites configuration of the authors'
-code (six `Conv2D(k=4, s=2)` + ReLU, flatten, linear), written with Keras
+code (six `MatmulConv2D(k=4, s=2)` + ReLU, flatten, linear), written with Keras
 layers so that any user can read, change or replace it. With
 `padding="same"`, a k=4/s=2 convolution on an even size pads one pixel on each
 side, exactly PyTorch's `padding=1`. Its convolutions are
-`kfactor.layers.conv.Conv2D`: `keras.layers.Conv2D` with the same weights and
+`kfactor.layers.MatmulConv2D`: `keras.layers.Conv2D` with the same weights and
 results, which runs the last one (2x2 -> 1x1, 12 of 16 taps on padding) as a
 matmul.
 
@@ -15,12 +15,15 @@ factor networks take raw [0, 1] images.
 """
 
 from kfactor import keras_internals
-from kfactor.data.render import OBSERVATION_SHAPE
-from kfactor.layers.conv import Conv2D
+from kfactor.layers.conv import MatmulConv2D
 from kfactor.layers.heads import classification_head
 from kfactor.layers.normalization import FusedBatchNormalization
 
 import keras
+
+#: The default input: 64x64 grey images (dSprites' size; the six
+#: stride-2 convolutions bring 64 pixels down to 1).
+INPUT_SHAPE = (64, 64, 1)
 
 FULL_WIDTHS = (32, 32, 64, 128, 256, 256)
 NARROW_WIDTHS = (16, 16, 32, 32, 64, 64)
@@ -48,7 +51,7 @@ NORMALIZATIONS = (None, "batch", "keras_batch")
 def _conv_block(x, width, normalization, name):
     """One k=4 s=2 convolution + ReLU, batch-normalized if asked."""
     if normalization is None:
-        return Conv2D(
+        return MatmulConv2D(
             width,
             kernel_size=4,
             strides=2,
@@ -56,7 +59,7 @@ def _conv_block(x, width, normalization, name):
             activation="relu",
             name=name,
         )(x)
-    x = Conv2D(
+    x = MatmulConv2D(
         width,
         kernel_size=4,
         strides=2,
@@ -75,7 +78,7 @@ def simple_conv64(
     latent_dim=10,
     widths=FULL_WIDTHS,
     width_multiplier=1.0,
-    input_shape=OBSERVATION_SHAPE,
+    input_shape=INPUT_SHAPE,
     normalization=None,
     name="simple_conv64",
 ):
@@ -92,7 +95,7 @@ def simple_conv64(
             `"batch"`: each convolution without bias, then batch
             normalization, then ReLU (what lets the multi-task teacher
             leave the `shape` plateau within the demo's budget; see
-            `kfactor.training.teacher`). The layer is
+            `kfactor.lab.teacher`). The layer is
             `kfactor.layers.normalization.FusedBatchNormalization`:
             `keras.layers.BatchNormalization` trained on TensorFlow's
             one-kernel fused batch norm, Keras's own code in inference (so
@@ -229,6 +232,7 @@ def copy_weights_by_name(source, target):
 
 __all__ = [
     "FULL_WIDTHS",
+    "INPUT_SHAPE",
     "NARROW_WIDTHS",
     "NORMALIZATIONS",
     "copy_weights_by_name",
