@@ -12,7 +12,11 @@ interleaved rounds: Keras `DepthwiseConv2D`, the same as a grouped
 import os
 import time
 
-import kfactor  # noqa: F401  (sets TF_ENABLE_ONEDNN_OPTS first)
+import kfactor
+
+kfactor.configure_cpu()  # oneDNN CPU kernels: before TensorFlow loads
+# ruff: noqa: E402
+
 
 import keras
 import tensorflow as tf

@@ -26,7 +26,7 @@ with kfactor's batch norm, Keras's, and none.
     python -m benchmarks.fused_encoders --what step --batch_size 64
 
 `check_equal` is the proof that the fused graph computes the same outputs
-and gradients as the separate models (tests/test_benchmark_fused.py).
+and gradients as the separate models (benchmarks/tests/test_fused.py).
 """
 
 import argparse
@@ -34,6 +34,10 @@ import dataclasses
 import time
 
 import kfactor
+
+kfactor.configure_cpu()  # oneDNN CPU kernels: before TensorFlow loads
+# ruff: noqa: E402
+
 from kfactor.lab import demo
 
 import keras

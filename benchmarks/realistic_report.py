@@ -425,19 +425,13 @@ def section(results):
 
 
 def main(argv=None):
-    """`python -m benchmarks.realistic_report RUN.json [DOC.md]`: prints
-    the section, or rewrites it in DOC.md."""
+    """`python -m benchmarks.realistic_report RUN.json`: prints the section
+    (docs/PERFORMANCE.md includes it: `python -m benchmarks.performance_doc`
+    regenerates that page)."""
     argv = sys.argv[1:] if argv is None else argv
     with open(argv[0]) as f:
         text = section(json.load(f))
-    if len(argv) < 2:
-        print(text)
-        return text
-    with open(argv[1]) as f:
-        doc = f.read()
-    start, end = doc.index(BEGIN), doc.index(END) + len(END)
-    with open(argv[1], "w") as f:
-        f.write(doc[:start] + text + doc[end:])
+    print(text)
     return text
 
 

@@ -530,7 +530,8 @@ def _header(results):
         f"(other CPU); contended windows were measured again "
         f"{results['retries']['retried_windows']} times",
         f"- env: TF_ENABLE_ONEDNN_OPTS={onednn} in the kfactor workers "
-        "(`import kfactor` sets 1 when unset) except onednn-off rows (0); "
+        "(`kfactor.configure_cpu()` sets 1 when unset) except onednn-off "
+        "rows (0); "
         "malloc rows: MALLOC_MMAP_THRESHOLD_=33554432 "
         "MALLOC_TRIM_THRESHOLD_=17179869184, other rows glibc's defaults",
     ]

@@ -5,7 +5,7 @@
                                         # tracing dominate)
     python -m benchmarks.run --quick --widths=narrow --parts=steps,data
 
-Measures (see the README's performance section and issue 7):
+Measures (see docs/PERFORMANCE.md):
 
 1. training steps, images/s: the factorization step (`kfactor.Factorizer`,
    teacher + common + 5 task factors) and the teacher step, at each width,

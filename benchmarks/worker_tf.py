@@ -14,9 +14,13 @@ Item kinds (and their arguments besides `kind`):
 import os
 import platform
 
-# kfactor first: it sets TF_ENABLE_ONEDNN_OPTS and KERAS_BACKEND before
-# TensorFlow and Keras are imported (by it, then by the modules below).
+# kfactor first: it sets KERAS_BACKEND, and configure_cpu() turns oneDNN on
+# (unless the runner set TF_ENABLE_ONEDNN_OPTS, as the oneDNN-off variant
+# does) before TensorFlow and Keras are imported by the modules below.
 import kfactor
+
+kfactor.configure_cpu()  # oneDNN CPU kernels: before TensorFlow loads
+# ruff: noqa: E402
 
 from benchmarks import assembly
 from benchmarks import inference

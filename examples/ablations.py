@@ -34,6 +34,10 @@ import time
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 # ruff: noqa: E402
+import kfactor
+
+kfactor.configure_cpu()  # oneDNN CPU kernels: before TensorFlow loads
+
 from kfactor.lab import datasets as data_lib
 from kfactor.lab import demo
 from kfactor.lab import disentanglement as metrics
@@ -424,7 +428,8 @@ def markdown(results, command, seconds):
         "",
         "MIG scores single code dimensions; for task codes that are "
         "blocks it can be low when every block is task-pure (see "
-        "`tests/test_block_metrics.py`: five pure 10-d blocks score MIG "
+        "`tests/lab/disentanglement/test_blocks.py`: five pure 10-d blocks "
+        "score MIG "
         "0.99 axis-aligned, 0.08 rotated, 0.00 with redundant copies). SAP "
         "is left out here (800 SVM fits per model); the demo reports it.",
         "",

@@ -25,7 +25,11 @@ import json
 import os
 import time
 
-import kfactor  # noqa: F401  (TF backend and oneDNN first)
+import kfactor
+
+kfactor.configure_cpu()  # oneDNN CPU kernels: before TensorFlow loads
+# ruff: noqa: E402
+
 from kfactor.lab import datasets as data_lib
 from kfactor.lab import demo
 from kfactor.lab.evaluation.predictions import evaluate_accuracies

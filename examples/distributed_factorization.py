@@ -25,6 +25,10 @@ import os
 import tempfile
 
 import kfactor
+
+kfactor.configure_cpu()  # oneDNN CPU kernels: before TensorFlow loads
+# ruff: noqa: E402
+
 from kfactor.lab.teacher import compile_teacher
 from kfactor.training.distribute import distributed_fit
 from kfactor.training.distribute import is_chief

@@ -25,6 +25,10 @@ import os
 import re
 
 import kfactor
+
+kfactor.configure_cpu()  # oneDNN CPU kernels: before TensorFlow loads
+# ruff: noqa: E402
+
 from kfactor.data.folders import load_image_folder
 from kfactor.zoo.applications import applications_encoder
 from kfactor.zoo.applications import as_task_teacher

@@ -22,7 +22,11 @@ import os
 import shutil
 import tempfile
 
-import kfactor  # noqa: F401  (TF backend and oneDNN first)
+import kfactor
+
+kfactor.configure_cpu()  # oneDNN CPU kernels: before TensorFlow loads
+# ruff: noqa: E402
+
 from kfactor.lab import demo
 from kfactor.lab.evaluation.predictions import evaluate_predictions
 

@@ -22,6 +22,10 @@ import os
 import shutil
 
 import kfactor
+
+kfactor.configure_cpu()  # oneDNN CPU kernels: before TensorFlow loads
+# ruff: noqa: E402
+
 from kfactor.factors import saving as artifacts
 from kfactor.factors.assembly import check_assembly
 from kfactor.lab import demo

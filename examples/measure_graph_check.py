@@ -6,6 +6,11 @@ Run: `python examples/measure_graph_check.py` from the repository root.
 import os
 import time
 
+import kfactor
+
+kfactor.configure_cpu()  # oneDNN CPU kernels: before TensorFlow loads
+# ruff: noqa: E402
+
 from kfactor.factors import graph_check
 from kfactor.factors import plugins
 

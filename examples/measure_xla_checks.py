@@ -10,6 +10,10 @@ import time
 
 import kfactor
 
+kfactor.configure_cpu()  # oneDNN CPU kernels: before TensorFlow loads
+# ruff: noqa: E402
+
+
 import keras
 import numpy as np
 import tensorflow as tf

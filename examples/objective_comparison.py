@@ -25,6 +25,11 @@ import os
 import tempfile
 import time
 
+import kfactor
+
+kfactor.configure_cpu()  # oneDNN CPU kernels: before TensorFlow loads
+# ruff: noqa: E402
+
 from kfactor.lab.demo.config import DemoConfig
 from kfactor.lab.demo.config import dsprites_splits
 from kfactor.lab.demo.report import FACTORS
@@ -171,7 +176,12 @@ def run_variant(variant, seed, factor_epochs, held_out):
         key: float(values[-1])
         for key, values in models[FACTORS].history.history.items()
     }
-    return summary, dataclasses.asdict(config)
+    recorded = dataclasses.asdict(config)
+    # No machine paths in docs/: the run's folder by name only.
+    recorded["output_dir"] = os.path.join(
+        "kfactor_runs", os.path.basename(config.output_dir)
+    )
+    return summary, recorded
 
 
 def variant_label(variant, factor_epochs):
@@ -203,7 +213,7 @@ def main(argv):
             )
             print(json.dumps(results[-1]["transfer"]), flush=True)
             with open(FLAGS.out, "w") as f:
-                json.dump({"runs": results}, f, indent=2, sort_keys=True)
+                json.dump({"runs": results}, f, indent=1, sort_keys=True)
 
 
 if __name__ == "__main__":

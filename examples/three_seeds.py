@@ -17,6 +17,11 @@ import os
 import platform
 import subprocess
 
+import kfactor
+
+kfactor.configure_cpu()  # oneDNN CPU kernels: before TensorFlow loads
+# ruff: noqa: E402
+
 from kfactor.lab.demo.config import DemoConfig
 from kfactor.lab.demo.results import render_results
 from kfactor.lab.demo.run import run_demo

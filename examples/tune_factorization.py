@@ -17,6 +17,10 @@ import json
 import os
 
 import kfactor
+
+kfactor.configure_cpu()  # oneDNN CPU kernels: before TensorFlow loads
+# ruff: noqa: E402
+
 from kfactor.lab.teacher import compile_teacher
 from kfactor.lab.tuning import OBJECTIVES
 from kfactor.lab.tuning import FactorizationHyperModel

@@ -35,7 +35,7 @@ _CPP_SEVERITIES = "IWEF"  # TF_CPP_MIN_LOG_LEVEL 0, 1, 2, 3
 _ABSL_BANNER = "WARNING: All log messages before absl::InitializeLog()"
 
 
-def configure_cpu(onednn=True):
+def configure_cpu(onednn=None):
     """Turns on TensorFlow's oneDNN CPU kernels for this process.
 
     TensorFlow enables them by default only on CPUs with AVX512-VNNI/AMX.
@@ -44,17 +44,19 @@ def configure_cpu(onednn=True):
     TensorFlow reads the setting once, when it is first imported, so call
     this right after `import kfactor` and before anything imports
     TensorFlow (`import kfactor` alone does not). The `kfactor` command
-    does it for you. Setting `TF_ENABLE_ONEDNN_OPTS` yourself does the same.
+    does it for you.
 
     Args:
-        onednn: whether to turn oneDNN on (`True`) or off (`False`).
+        onednn: `True` or `False` to turn oneDNN on or off; `None` (the
+            default) keeps a `TF_ENABLE_ONEDNN_OPTS` already set in the
+            environment and turns oneDNN on otherwise.
 
     Returns:
         Whether oneDNN is requested for this process.
 
     Raises:
         RuntimeError: if TensorFlow is already imported with another
-            setting (it would be silently ignored).
+            setting (the request would be silently ignored).
 
     Example:
 
@@ -62,8 +64,11 @@ def configure_cpu(onednn=True):
     >>> kfactor.configure_cpu()  # doctest: +SKIP
     True
     """
-    value = "1" if onednn else "0"
     current = os.environ.get(ONEDNN_VARIABLE)
+    if onednn is None:
+        value = current if current is not None else "1"
+    else:
+        value = "1" if onednn else "0"
     if "tensorflow" in sys.modules and current != value:
         raise RuntimeError(
             "configure_cpu() must run before TensorFlow is imported (it "
@@ -74,7 +79,7 @@ def configure_cpu(onednn=True):
             "before starting Python."
         )
     os.environ[ONEDNN_VARIABLE] = value
-    return onednn
+    return value.lower() in ("1", "true")
 
 
 def ensure_tensorflow_backend():

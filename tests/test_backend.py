@@ -6,6 +6,8 @@ import sys
 
 from kfactor import backend
 
+import pytest
+
 from tests import fixtures
 
 PROBE = (
@@ -63,6 +65,19 @@ def test_configure_cpu_after_tensorflow_is_an_error_with_the_fix():
         TF_ENABLE_ONEDNN_OPTS="1",
     )
     assert agreed.returncode == 0, agreed.stderr
+
+
+def test_configure_cpu_keeps_the_users_choice(monkeypatch):
+    monkeypatch.setenv("TF_ENABLE_ONEDNN_OPTS", "1")  # TF is imported here
+    assert backend.configure_cpu() is True
+    with pytest.raises(RuntimeError, match="TF_ENABLE_ONEDNN_OPTS=0"):
+        backend.configure_cpu(onednn=False)
+    user_off = run_fresh(
+        "import os, kfactor; print(kfactor.configure_cpu(), "
+        "os.environ['TF_ENABLE_ONEDNN_OPTS'])",
+        TF_ENABLE_ONEDNN_OPTS="0",
+    )
+    assert user_off.stdout.split() == ["False", "0"], user_off.stderr
 
 
 def test_the_command_turns_onednn_on():

@@ -27,7 +27,8 @@ def test_checked_against_this_keras_version():
         f"kfactor.keras_internals was checked against Keras "
         f"{keras_internals.KERAS_VERSION_CHECKED}; this is "
         f"{keras.__version__}. "
-        "Re-run tests/test_keras_internals.py and tests/test_applications.py, "
+        "Re-run tests/test_keras_internals.py and "
+        "tests/zoo/test_applications.py, "
         "then update KERAS_VERSION_CHECKED."
     )
 

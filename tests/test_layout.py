@@ -233,6 +233,106 @@ def test_the_core_runs_without_the_lab_extras():
     assert result.stdout.splitlines()[-1] == "[]"
 
 
+#: Modules whose tests live outside their mirrored folder, with the test
+#: files that exercise them (each must name the module or one of its
+#: public names).
+TESTED_ELSEWHERE = {
+    "kfactor.data.arrays": ["tests/lab/datasets/test_files.py"],
+    "kfactor.factors.locks": ["tests/factors/test_concurrent_writes.py"],
+    "kfactor.factors.publish": ["tests/factors/test_export.py"],
+    "kfactor.lab.demo.rescoring": ["tests/test_cli_evaluate.py"],
+    "kfactor.lab.demo.teacher": ["tests/lab/test_teacher.py"],
+    "kfactor.lab.disentanglement.symmetry": ["tests/lab/test_teacher.py"],
+    "kfactor.layers.factor_layers": ["tests/training/test_factorizer.py"],
+    "kfactor.layers.features": ["tests/zoo/test_applications.py"],
+    "kfactor.layers.heads": ["tests/objective/test_cross_task.py"],
+    "kfactor.training.infomax": ["tests/training/test_callbacks.py"],
+    "kfactor.version": ["tests/test_public_api.py"],
+}
+TESTS = PACKAGE.parent / "tests"
+
+
+def _package_exports(package):
+    """Name -> defining module, from a package's `__init__` imports."""
+    path = all_modules().get(package)
+    if path is None or path.name != "__init__.py":
+        return {}
+    found = {}
+    for node in ast.parse(path.read_text()).body:
+        if isinstance(node, ast.ImportFrom) and node.module:
+            for alias in node.names:
+                found[alias.asname or alias.name] = (
+                    f"{node.module}.{alias.name}"
+                    if f"{node.module}.{alias.name}" in all_modules()
+                    else node.module
+                )
+    return found
+
+
+def modules_tested_by(test_file):
+    """The kfactor modules a test file imports or reaches by attribute
+    (`from kfactor.layers import TaskCode` reaches layers.factor_layers)."""
+    tree = ast.parse(test_file.read_text())
+    known = all_modules()
+    found, aliases = set(), {}
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            for alias in node.names:
+                found.add(alias.name)
+                aliases[alias.asname or alias.name] = alias.name
+        elif isinstance(node, ast.ImportFrom) and node.module:
+            exports = _package_exports(node.module)
+            found.add(node.module)
+            for alias in node.names:
+                full = f"{node.module}.{alias.name}"
+                found.update({full, exports.get(alias.name, full)})
+                aliases[alias.asname or alias.name] = full
+    for node in ast.walk(tree):
+        chain = []
+        while isinstance(node, ast.Attribute):
+            chain.append(node.attr)
+            node = node.value
+        if not (isinstance(node, ast.Name) and node.id in aliases):
+            continue
+        base = aliases[node.id]
+        for attr in reversed(chain):
+            found.add(_package_exports(base).get(attr, f"{base}.{attr}"))
+            base = f"{base}.{attr}"
+    return found & set(known)
+
+
+def mirrored_test_folder(module):
+    """`kfactor.lab.demo.run` -> tests/lab/demo; top-level modules ->
+    tests/."""
+    return TESTS.joinpath(*module.split(".")[1:-1])
+
+
+def modules_without_tests():
+    missing = []
+    for module, path in sorted(all_modules().items()):
+        private = path.name.startswith("_")  # tested through its users
+        if private or module in TESTED_ELSEWHERE:
+            continue
+        folder = mirrored_test_folder(module)
+        files = sorted(folder.glob("test_*.py")) if folder.is_dir() else []
+        if not any(module in modules_tested_by(f) for f in files):
+            missing.append(module)
+    return missing
+
+
+def test_tests_mirror_the_tree():
+    """Each public module is exercised by a test file in its mirrored
+    folder (tests/<subpackage>/test_*.py), or by the files
+    `TESTED_ELSEWHERE` names."""
+    assert modules_without_tests() == []
+    for module, files in TESTED_ELSEWHERE.items():
+        names = [module.rsplit(".", 1)[-1]]
+        names += getattr(__import__(module, fromlist=["_"]), "__all__", [])
+        for name in files:
+            text = (PACKAGE.parent / name).read_text()
+            assert any(n in text for n in names), (module, name)
+
+
 def test_no_kfactor_import_inside_a_function():
     hidden = [
         f"{importer}:{line} -> {imported}"

@@ -1,6 +1,7 @@
 """The public surface: `kfactor.__all__` and every module's `__all__`."""
 
 import importlib
+import importlib.metadata
 import pkgutil
 
 import kfactor
@@ -63,3 +64,8 @@ def test_module_all_resolves_and_is_sorted(module_name):
     assert names == sorted(set(names), key=isort_key)
     for name in names:
         assert hasattr(module, name), f"{module_name}.{name}"
+
+
+def test_version_is_the_installed_distributions():
+    assert kfactor.__version__ == version.__version__
+    assert importlib.metadata.version("kfactor") == version.__version__

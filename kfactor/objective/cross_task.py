@@ -129,8 +129,8 @@ class CrossTaskAdversary(FactorLoss):
     - `mode="reversal"`: domain-adversarial training (Ganin and Lempitsky
       2015): `GradientReversal(reversal)` between code and head, so the
       encoder *maximizes* the heads' cross-entropy. Measured on tiny data
-      (tests/test_cross_task.py), it wrecked the factor networks and left
-      the other task linearly readable; kept for comparison.
+      (tests/objective/test_cross_task.py), it wrecked the factor networks
+      and left the other task linearly readable; kept for comparison.
 
     The term is the mean over pairs of the heads' cross-entropies, plus the
     encoders' confusion term in `"confusion"` mode.

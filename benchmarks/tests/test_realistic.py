@@ -13,7 +13,9 @@ from benchmarks import realistic_report
 from benchmarks import report
 from benchmarks import run
 
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+REPO = os.path.dirname(
+    os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+)
 
 # === Pairing (no frameworks) ===
 
@@ -221,7 +223,5 @@ def test_performance_doc_is_generated_from_the_committed_run():
     end = doc.index(realistic_report.END) + len(realistic_report.END)
     assert doc[start:end] == expected, (
         "docs/PERFORMANCE.md is stale. Fix: python -m "
-        "benchmarks.realistic_report "
-        "benchmarks/results/run-cpu-realistic-inference.json "
-        "docs/PERFORMANCE.md"
+        "benchmarks.performance_doc"
     )

@@ -147,6 +147,12 @@ def test_a_factor_added_later_leaves_the_old_tasks_bit_for_bit(tmp_path):
     assert manifest["common_fingerprint"] == old["common"].weights_fingerprint
     assert manifest["teacher"] == old["row"].manifest["teacher"]
 
+    # The re-saved common factor (a SavedFactor, with its input checks)
+    # passes the graph check and computes what the old one does.
+    resaved = kfactor.load_factors(os.path.join(new_dir, "common"))
+    np.testing.assert_array_equal(
+        resaved["common"](images), old["common"](images)
+    )
     combined = kfactor.load_factors(*old_sources, new_dir)
     assert sorted(combined) == ["col", "common", "row"]
     logits = kfactor.assemble(combined)(images)

@@ -100,8 +100,9 @@ def test_auto_is_off_with_run_eagerly(teacher, fake_gpu):
 
 
 def test_xla_with_the_checks_on_warns_nothing(teacher):
-    # XLA does not drop the batch and loss checks (tests/test_xla_checks.py
-    # shows them refusing bad batches under XLA): nothing to warn about.
+    # XLA does not drop the batch and loss checks
+    # (tests/training/test_xla_checks.py shows them refusing bad batches
+    # under XLA): nothing to warn about.
     factorizer = fixtures.tiny_factorizer(
         teacher, check_batches=True, stop_on_nonfinite_loss=True
     )

@@ -12,7 +12,7 @@ from kfactor.factors import saving
 import pytest
 
 from tests import fixtures
-from tests.test_concurrent_writes import tree_digest
+from tests.factors.test_concurrent_writes import tree_digest
 
 
 def _enospc_on_the_second_manifest(monkeypatch):

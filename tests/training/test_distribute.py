@@ -14,7 +14,7 @@ import tensorflow as tf
 
 from tests import fixtures
 
-ROOT = pathlib.Path(__file__).resolve().parents[1]
+ROOT = pathlib.Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture(scope="module")
