@@ -3,12 +3,16 @@
 import importlib
 import importlib.metadata
 import pkgutil
+import types
 
 import kfactor
+from kfactor import validation
+from kfactor import version
 from kfactor.factors import assembly
 from kfactor.factors import export
 from kfactor.factors import manifest
 from kfactor.lab import teacher
+from kfactor.objective import losses
 from kfactor.zoo import simple_conv as models
 
 import pytest
@@ -42,9 +46,39 @@ def test_top_level_all_is_sorted_without_duplicates():
 
 def test_the_names_users_reach_for_are_top_level():
     assert kfactor.FactorFormatError is manifest.FactorFormatError
+    assert kfactor.NonFiniteError is validation.NonFiniteError
+    assert kfactor.FactorLoss is losses.FactorLoss
+    assert kfactor.assemble is assembly.assemble
+    assert kfactor.export_for_serving is export.export_for_serving
+
+
+def test_the_top_level_is_small_with_one_path_per_name():
+    assert len(kfactor.__all__) <= 20
+    # No module is re-exported at the top under a second path.
+    for name in kfactor.__all__:
+        assert not isinstance(getattr(kfactor, name), types.ModuleType), name
+    # Experiment pieces live in the lab, exactness checks with the factors.
+    for name in (
+        "DistilledStudent",
+        "SingleTaskNetworks",
+        "compile_teacher",
+        "warmup_cosine_adam",
+        "FactorizationHyperModel",
+        "check_assembly",
+        "metrics",
+        "losses",
+        "tuning",
+    ):
+        assert name not in kfactor.__all__
     assert kfactor.lab.teacher.compile_teacher is teacher.compile_teacher
     assert kfactor.factors.check_assembly is assembly.check_assembly
     assert kfactor.factors.check_export is export.check_export
+
+
+def test_subpackages_load_as_attributes():
+    assert kfactor.zoo.simple_conv64 is models.simple_conv64
+    with pytest.raises(AttributeError, match="no_such_name"):
+        kfactor.no_such_name
 
 
 def test_demo_widths_live_in_their_module():
