@@ -22,6 +22,7 @@ order, noise): the splits and teacher stay the demo's.
 import dataclasses
 import json
 import os
+import platform
 import tempfile
 import time
 
@@ -176,12 +177,25 @@ def run_variant(variant, seed, factor_epochs, held_out):
         key: float(values[-1])
         for key, values in models[FACTORS].history.history.items()
     }
+    summary["cpu"] = cpu_name()
     recorded = dataclasses.asdict(config)
     # No machine paths in docs/: the run's folder by name only.
     recorded["output_dir"] = os.path.join(
         "kfactor_runs", os.path.basename(config.output_dir)
     )
     return summary, recorded
+
+
+def cpu_name():
+    """The CPU model and core count, as /proc/cpuinfo and os name them."""
+    model = platform.processor() or platform.machine()
+    if os.path.exists("/proc/cpuinfo"):
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    model = line.split(":", 1)[1].strip()
+                    break
+    return f"{model}, {os.cpu_count()} cores"
 
 
 def variant_label(variant, factor_epochs):

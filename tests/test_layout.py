@@ -252,28 +252,34 @@ TESTED_ELSEWHERE = {
 TESTS = PACKAGE.parent / "tests"
 
 
-def _package_exports(package):
+def _package_exports(package, known):
     """Name -> defining module, from a package's `__init__` imports."""
-    path = all_modules().get(package)
+    path = known.get(package)
     if path is None or path.name != "__init__.py":
         return {}
     found = {}
     for node in ast.parse(path.read_text()).body:
         if isinstance(node, ast.ImportFrom) and node.module:
             for alias in node.names:
+                full = f"{node.module}.{alias.name}"
                 found[alias.asname or alias.name] = (
-                    f"{node.module}.{alias.name}"
-                    if f"{node.module}.{alias.name}" in all_modules()
-                    else node.module
+                    full if full in known else node.module
                 )
     return found
 
 
-def modules_tested_by(test_file):
-    """The kfactor modules a test file imports or reaches by attribute
-    (`from kfactor.layers import TaskCode` reaches layers.factor_layers)."""
+def modules_tested_by(test_file, known):
+    """The kfactor modules (of `known`) a test file imports or reaches by
+    attribute (`from kfactor.layers import TaskCode` reaches
+    layers.factor_layers)."""
     tree = ast.parse(test_file.read_text())
-    known = all_modules()
+    exports = {}
+
+    def exported(package):
+        if package not in exports:
+            exports[package] = _package_exports(package, known)
+        return exports[package]
+
     found, aliases = set(), {}
     for node in ast.walk(tree):
         if isinstance(node, ast.Import):
@@ -281,11 +287,12 @@ def modules_tested_by(test_file):
                 found.add(alias.name)
                 aliases[alias.asname or alias.name] = alias.name
         elif isinstance(node, ast.ImportFrom) and node.module:
-            exports = _package_exports(node.module)
             found.add(node.module)
             for alias in node.names:
                 full = f"{node.module}.{alias.name}"
-                found.update({full, exports.get(alias.name, full)})
+                found.update(
+                    {full, exported(node.module).get(alias.name, full)}
+                )
                 aliases[alias.asname or alias.name] = full
     for node in ast.walk(tree):
         chain = []
@@ -296,7 +303,7 @@ def modules_tested_by(test_file):
             continue
         base = aliases[node.id]
         for attr in reversed(chain):
-            found.add(_package_exports(base).get(attr, f"{base}.{attr}"))
+            found.add(exported(base).get(attr, f"{base}.{attr}"))
             base = f"{base}.{attr}"
     return found & set(known)
 
@@ -308,14 +315,19 @@ def mirrored_test_folder(module):
 
 
 def modules_without_tests():
+    known = all_modules()
+    tested = {}  # test file -> the modules it reaches
     missing = []
-    for module, path in sorted(all_modules().items()):
+    for module, path in sorted(known.items()):
         private = path.name.startswith("_")  # tested through its users
         if private or module in TESTED_ELSEWHERE:
             continue
         folder = mirrored_test_folder(module)
         files = sorted(folder.glob("test_*.py")) if folder.is_dir() else []
-        if not any(module in modules_tested_by(f) for f in files):
+        for f in files:
+            if f not in tested:
+                tested[f] = modules_tested_by(f, known)
+        if not any(module in tested[f] for f in files):
             missing.append(module)
     return missing
 

@@ -250,7 +250,13 @@ def render_results(seed_reports, comparison, meta):
         "",
         "`" + meta["comparison_command"] + "`: factorizations from scratch "
         "with the factors named held-out left out (no label, head or loss "
-        "touches them); the held-out columns are the transfer claim.",
+        "touches them); the held-out columns are the transfer claim. The "
+        "`Factorizer`'s default objective is the `hint10_confusion` row "
+        "(hint weight 10, confusion adversary weight 3, in-batch InfoNCE "
+        "weight 1); `dv`, `jsd` and `nwj` swap InfoNCE for another "
+        "in-batch bound, without hint or adversary. Each run's CPU is in "
+        "`docs/objective_comparison.json` (`cpu`; runs without it predate "
+        "the field).",
         "",
         comparison_table(comparison),
         "",
