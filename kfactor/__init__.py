@@ -15,6 +15,7 @@ the core never imports.
 import importlib
 import typing
 
+from kfactor._lazy import submodule
 from kfactor.backend import configure_cpu
 from kfactor.backend import ensure_tensorflow_backend
 from kfactor.backend import is_kfactor_command
@@ -72,13 +73,7 @@ def __getattr__(name):
         value = getattr(importlib.import_module(_HOMES[name]), name)
         globals()[name] = value
         return value
-    if not name.startswith("_"):
-        try:
-            return importlib.import_module(f"{__name__}.{name}")
-        except ModuleNotFoundError as error:
-            if error.name != f"{__name__}.{name}":
-                raise
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return submodule(__name__, name)
 
 
 def __dir__():

@@ -21,7 +21,7 @@ PACKAGE = pathlib.Path(__file__).resolve().parents[1] / "kfactor"
 #: The architecture, bottom first: top-level names of kfactor's modules
 #: and subpackages.
 LEVELS = (
-    ("version", "backend", "validation", "keras_internals", "data"),
+    ("_lazy", "version", "backend", "validation", "keras_internals", "data"),
     ("objective",),
     ("layers",),
     ("zoo",),

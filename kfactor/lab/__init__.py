@@ -15,18 +15,12 @@ It needs the `lab` extra (`pip install 'kfactor[lab]'`; `tuning` also
 imports it: tests/test_layout.py checks that.
 """
 
-import importlib
+from kfactor._lazy import submodule
 
 
 def __getattr__(name):
     """Loads a lab module (`kfactor.lab.tuning`) on first use."""
-    if not name.startswith("_"):
-        try:
-            return importlib.import_module(f"{__name__}.{name}")
-        except ModuleNotFoundError as error:
-            if error.name != f"{__name__}.{name}":
-                raise
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return submodule(__name__, name)
 
 
 __all__ = []
