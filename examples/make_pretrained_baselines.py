@@ -33,9 +33,8 @@ kfactor.configure_cpu()  # oneDNN CPU kernels: before TensorFlow loads
 
 from kfactor.lab import demo
 from kfactor.lab.demo import baselines
+from kfactor.lab.demo import results
 from kfactor.lab.evaluation.predictions import evaluate_predictions
-
-from three_seeds import cpu_name  # examples/, this script's folder
 
 
 def uncompiled_copy(model):
@@ -66,7 +65,7 @@ def main():
         "command": "python examples/make_pretrained_baselines.py",
         "test_accuracy": accuracies,
         "train_seconds": seconds,
-        "machine": cpu_name(),
+        "machine": results.cpu_name(),
         "num_parameters": {
             name: int(model.count_params()) for name, model in models.items()
         },

@@ -22,7 +22,6 @@ order, noise): the splits and teacher stay the demo's.
 import dataclasses
 import json
 import os
-import platform
 import tempfile
 import time
 
@@ -31,6 +30,7 @@ import kfactor
 kfactor.configure_cpu()  # oneDNN CPU kernels: before TensorFlow loads
 # ruff: noqa: E402
 
+from kfactor.lab.demo import results
 from kfactor.lab.demo.config import DemoConfig
 from kfactor.lab.demo.config import dsprites_splits
 from kfactor.lab.demo.report import FACTORS
@@ -177,25 +177,13 @@ def run_variant(variant, seed, factor_epochs, held_out):
         key: float(values[-1])
         for key, values in models[FACTORS].history.history.items()
     }
-    summary["cpu"] = cpu_name()
+    summary["cpu"] = results.cpu_name()
     recorded = dataclasses.asdict(config)
     # No machine paths in docs/: the run's folder by name only.
     recorded["output_dir"] = os.path.join(
         "kfactor_runs", os.path.basename(config.output_dir)
     )
     return summary, recorded
-
-
-def cpu_name():
-    """The CPU model and core count, as /proc/cpuinfo and os name them."""
-    model = platform.processor() or platform.machine()
-    if os.path.exists("/proc/cpuinfo"):
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    model = line.split(":", 1)[1].strip()
-                    break
-    return f"{model}, {os.cpu_count()} cores"
 
 
 def variant_label(variant, factor_epochs):

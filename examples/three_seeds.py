@@ -14,14 +14,13 @@ single-task networks, all trained from scratch for the same steps. About
 
 import json
 import os
-import platform
-import subprocess
 
 import kfactor
 
 kfactor.configure_cpu()  # oneDNN CPU kernels: before TensorFlow loads
 # ruff: noqa: E402
 
+from kfactor.lab.demo import results
 from kfactor.lab.demo.config import DemoConfig
 from kfactor.lab.demo.results import render_results
 from kfactor.lab.demo.run import run_demo
@@ -38,24 +37,6 @@ flags.DEFINE_bool("render_only", False, "Re-render docs/RESULTS.md only.")
 SEEDS_FILE = "results_seeds.json"
 COMPARISON_FILE = "objective_comparison.json"
 RESULTS_FILE = "RESULTS.md"
-
-
-def cpu_name():
-    """The CPU's model name and its vector extensions (`lscpu`)."""
-    try:
-        text = subprocess.run(
-            ["lscpu"], capture_output=True, text=True, check=True
-        ).stdout
-    except (OSError, subprocess.CalledProcessError):
-        return platform.processor() or "unknown CPU"
-    fields = dict(
-        line.split(":", 1) for line in text.splitlines() if ":" in line
-    )
-    flags_ = fields.get("Flags", "").split()
-    isa = [f for f in ("avx2", "avx512f", "amx_tile") if f in flags_]
-    model = fields.get("Model name", "?").strip()
-    cores = fields.get("CPU(s)", "?").strip()
-    return f"{model}, {cores} cores, {' '.join(isa)}"
 
 
 def render(docs_dir):
@@ -87,7 +68,7 @@ def main(argv):
             + ",".join(FLAGS.seeds),
             "comparison_command": "python examples/objective_comparison.py "
             "--variants=... --factor_epochs=5",
-            "machine": cpu_name(),
+            "machine": results.cpu_name(),
             "minutes": "demo wall time per seed "
             + ", ".join(f"{m:.1f}" for m in minutes)
             + " min",

@@ -7,6 +7,9 @@ mean ± std over seeds. The same function regenerates the file and checks
 that it is current (tests/lab/demo/test_results_doc.py).
 """
 
+import platform
+import subprocess
+
 import numpy as np
 
 #: Report accuracy key -> row name of the headline table.
@@ -202,6 +205,24 @@ def comparison_table(runs):
     return _table(header, rows)
 
 
+def cpu_name():
+    """The CPU's model name and its vector extensions (`lscpu`)."""
+    try:
+        text = subprocess.run(
+            ["lscpu"], capture_output=True, text=True, check=True
+        ).stdout
+    except (OSError, subprocess.CalledProcessError):
+        return platform.processor() or "unknown CPU"
+    fields = dict(
+        line.split(":", 1) for line in text.splitlines() if ":" in line
+    )
+    flags_ = fields.get("Flags", "").split()
+    isa = [f for f in ("avx2", "avx512f", "amx_tile") if f in flags_]
+    model = fields.get("Model name", "?").strip()
+    cores = fields.get("CPU(s)", "?").strip()
+    return f"{model}, {cores} cores, {' '.join(isa)}"
+
+
 def render_results(seed_reports, comparison, meta):
     """docs/RESULTS.md as a string.
 
@@ -271,6 +292,7 @@ __all__ = [
     "cell",
     "common_table",
     "comparison_table",
+    "cpu_name",
     "health_table",
     "leakage_table",
     "render_results",

@@ -57,3 +57,8 @@ def test_kd_student_has_the_factor_networks_total_size():
         width_multiplier=networks.KD_STUDENT_WIDTH_MULTIPLIER,
     )
     assert student.count_params() == pytest.approx(total, rel=0.05)
+
+
+def test_cpu_name_gives_the_model_and_core_count():
+    name = results.cpu_name()
+    assert f"{os.cpu_count()} cores" in name
