@@ -7,6 +7,7 @@ mean ± std over seeds. The same function regenerates the file and checks
 that it is current (tests/lab/demo/test_results_doc.py).
 """
 
+import os
 import platform
 import subprocess
 
@@ -212,7 +213,8 @@ def cpu_name():
             ["lscpu"], capture_output=True, text=True, check=True
         ).stdout
     except (OSError, subprocess.CalledProcessError):
-        return platform.processor() or "unknown CPU"
+        model = platform.processor() or "unknown CPU"
+        return f"{model}, {os.cpu_count()} cores"
     fields = dict(
         line.split(":", 1) for line in text.splitlines() if ":" in line
     )

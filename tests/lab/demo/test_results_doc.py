@@ -60,5 +60,5 @@ def test_kd_student_has_the_factor_networks_total_size():
 
 
 def test_cpu_name_gives_the_model_and_core_count():
-    name = results.cpu_name()
-    assert f"{os.cpu_count()} cores" in name
+    model, cores = results.cpu_name().split(", ")[:2]
+    assert model and cores.endswith(" cores")
