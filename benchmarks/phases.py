@@ -79,7 +79,7 @@ def phase_functions(factorizer):
         "gradients": gradients,
     }
     return {
-        phase: tf.function(function, jit_compile=False)
+        phase: tf.function(function, jit_compile=False, autograph=False)
         for phase, function in functions.items()
     }
 

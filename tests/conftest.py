@@ -1,19 +1,18 @@
 """Shared pytest fixtures: TF backend, quiet logs, a fixed seed per test."""
 
-import fcntl
 import os
+import subprocess
+import sys
+import threading
+import time
 
 os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "1")  # as configure_cpu()
 
-from kfactor import cli  # noqa: E402
-
 import keras  # noqa: E402
 import pytest  # noqa: E402
 import tensorflow as tf  # noqa: E402
-from absl import flags  # noqa: E402
-from absl.testing import flagsaver  # noqa: E402
 
 
 def pytest_addoption(parser):
@@ -26,11 +25,10 @@ def pytest_addoption(parser):
 
 
 def pytest_collection_modifyitems(config, items):
-    if config.getoption("--run_large"):
-        return
+    keep_large = config.getoption("--run_large")
     skip_large = pytest.mark.skip(reason="needs --run_large")
     for item in items:
-        if "large" in item.keywords:
+        if "large" in item.keywords and not keep_large:
             item.add_marker(skip_large)
 
 
@@ -40,46 +38,105 @@ def fixed_seed():
     yield
 
 
-def run_tiny_demo(out):
-    """A tiny `kfactor demo` run through the CLI, written to `out`."""
-    flags.FLAGS(["kfactor"])  # parse defaults once
-    with flagsaver.flagsaver(
-        num_train=384,
-        num_test=256,
-        batch_size=64,
-        train_teacher=True,
-        train_baselines=True,
-        teacher_epochs=2,
-        teacher_num_train=384,
-        teacher_batch_size=64,
-        factor_epochs=1,
-        single_task_epochs=1,
-        kd_epochs=1,
-        widths=["8", "8", "8", "8", "8", "8"],
-        output_dir=str(out),
-        verbose=0,
-        eval_train_examples=384,
-        eval_test_examples=256,
-    ):
-        cli.run(["kfactor", "demo"])
+#: The tiny `kfactor demo` run that the `demo_run` tests read.
+TINY_DEMO_FLAGS = (
+    "--num_train=384",
+    "--num_test=256",
+    "--batch_size=64",
+    "--train_teacher",
+    "--train_baselines",
+    "--teacher_epochs=2",
+    "--teacher_num_train=384",
+    "--teacher_batch_size=64",
+    "--factor_epochs=1",
+    "--single_task_epochs=1",
+    "--kd_epochs=1",
+    "--widths=8,8,8,8,8,8",
+    "--verbose=0",
+    "--eval_train_examples=384",
+    "--eval_test_examples=256",
+)
+#: How long a test waits for the background run (a slow CI machine).
+TINY_DEMO_TIMEOUT_SECONDS = 1800
+
+
+def tiny_demo_command(out):
+    """`python -m kfactor.cli demo ...`: the tiny run, written to `out`."""
+    return [
+        sys.executable,
+        "-m",
+        "kfactor.cli",
+        "demo",
+        *TINY_DEMO_FLAGS,
+        f"--output_dir={out}",
+    ]
+
+
+def shared_temp_dir(tmp_path_factory):
+    """This test session's folder, the same for every xdist worker."""
+    shared = tmp_path_factory.getbasetemp()
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        shared = shared.parent  # this run's folder above the workers' own
+    return shared
+
+
+def reads_the_demo_run(session):
+    items = session.items
+    return any("demo_run" in getattr(i, "fixturenames", ()) for i in items)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def tiny_demo_in_background(request, tmp_path_factory):
+    """Starts the tiny demo run as soon as the session starts, when any
+    collected test reads it.
+
+    It runs in a subprocess beside the tests, so no worker sits idle
+    while it trains (xdist's `loadgroup` cannot keep its readers on one
+    worker: pytest 9 ignores the node ids xdist 3.8 rewrites). The first
+    worker (or the only process) starts it; a thread writes its exit
+    status to `demo_run.rc` for every worker to see (`demo_run`).
+    """
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "gw0")
+    if worker != "gw0" or not reads_the_demo_run(request.session):
+        yield
+        return
+    shared = shared_temp_dir(tmp_path_factory)
+    with open(shared / "demo_run.log", "w") as log:
+        process = subprocess.Popen(
+            tiny_demo_command(shared / "demo_run"),
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+
+    def record_exit_status():
+        (shared / "demo_run.rc").write_text(str(process.wait()))
+
+    threading.Thread(target=record_exit_status, daemon=True).start()
+    yield
+    try:  # another worker may still be waiting for it
+        process.wait(timeout=TINY_DEMO_TIMEOUT_SECONDS)
+    finally:
+        process.kill()
 
 
 @pytest.fixture(scope="session")
 def demo_run(tmp_path_factory):
-    """The tiny demo run's output directory, made once per test session.
-
-    Under pytest-xdist the workers share it: the first to take the lock
-    runs the demo, the others wait and read it.
-    """
-    shared = tmp_path_factory.getbasetemp()
-    if os.environ.get("PYTEST_XDIST_WORKER"):
-        shared = shared.parent  # this run's folder above the workers' own
-    out = shared / "demo_run"
-    with open(shared / "demo_run.lock", "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        if not (out / "report.json").is_file():
-            run_tiny_demo(out)
-    return out
+    """The tiny demo run's output directory (`tiny_demo_in_background`)."""
+    shared = shared_temp_dir(tmp_path_factory)
+    exit_status = shared / "demo_run.rc"
+    deadline = time.monotonic() + TINY_DEMO_TIMEOUT_SECONDS
+    while not exit_status.is_file():
+        if time.monotonic() > deadline:
+            pytest.fail(
+                f"The tiny demo run did not finish in "
+                f"{TINY_DEMO_TIMEOUT_SECONDS} s; its log: "
+                f"{shared / 'demo_run.log'}"
+            )
+        time.sleep(1)
+    if exit_status.read_text().strip() != "0":
+        log = (shared / "demo_run.log").read_text()
+        pytest.fail(f"The tiny demo run failed:\n{log[-4000:]}")
+    return shared / "demo_run"
 
 
 @pytest.fixture

@@ -13,7 +13,9 @@ import tensorflow as tf
 def collect_outputs(functions, dataset, max_examples=None):
     """Runs every function over `dataset`'s images; stacks outputs, labels.
 
-    The functions run together in one `tf.function` per batch; their
+    The functions run together in one `tf.function` per batch, traced
+    without autograph (as Keras traces its own steps): they must build graph
+    ops, with no Python `if` or `for` on a tensor. Their
     outputs (a tensor, or a dict of them) and the labels are concatenated
     over the batches into NumPy arrays of the same structure.
 
@@ -37,6 +39,7 @@ def collect_outputs(functions, dataset, max_examples=None):
     run_all = tf.function(
         lambda images: {name: run(images) for name, run in functions.items()},
         reduce_retracing=True,
+        autograph=False,  # graph ops only: tracing skips the AST rewrite
     )
     batches, seen = [], 0
     for images, labels in dataset:

@@ -131,15 +131,23 @@ class CrossTaskAdversary(FactorLoss):
       encoder *maximizes* the heads' cross-entropy. Measured on tiny data
       (tests/objective/test_cross_task.py), it wrecked the factor networks
       and left the other task linearly readable; kept for comparison.
+    - `mode="class_means"`: no heads. The encoder minimizes
+      `between_class_fraction(mean_t, labels_u)`, the share of each code
+      dimension's batch variance that `u`'s class means explain: zero
+      exactly when every class of `u` has the same code mean, which is what
+      a linear probe on the mean reads. Closed form, so nothing lags behind
+      the encoder; its batch noise floor is `(K - 1) / (B - 1)` for `K`
+      classes (see `between_class_fraction`).
 
     The term is the mean over pairs of the heads' cross-entropies, plus the
-    encoders' confusion term in `"confusion"` mode.
+    encoders' confusion term in `"confusion"` mode; the mean over pairs of
+    the between-class fractions in `"class_means"` mode.
 
     Args:
         weight: the term's weight.
         reversal: the encoders' side: the confusion term's weight, or the
-            gradient-reversal scale.
-        mode: `"confusion"` or `"reversal"`.
+            gradient-reversal scale (unused by `"class_means"`).
+        mode: `"confusion"`, `"reversal"` or `"class_means"`.
         exclude: `(code task, label task)` pairs the data forces (a code
             that predicts orientation must know the shape, for instance):
             no adversary for them.

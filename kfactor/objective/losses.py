@@ -135,6 +135,7 @@ class FactorLoss:
 
     def update_state(self, outputs):
         """Updates the term's state after a training step's loss."""
+        del outputs  # a body besides the docstring: autograph can parse it
 
     def get_config(self):
         return {"weight": self.weight}

@@ -159,11 +159,11 @@ def distributed_fit(
         with strategy.scope():
             model.optimizer.build(model.trainable_variables)
 
-    @tf.function(reduce_retracing=True)
+    @tf.function(reduce_retracing=True, autograph=False)
     def train_step(batch):
         strategy.run(model.train_step, args=(batch,))
 
-    @tf.function(reduce_retracing=True)
+    @tf.function(reduce_retracing=True, autograph=False)
     def test_step(batch):
         strategy.run(model.test_step, args=(batch,))
 

@@ -109,6 +109,7 @@ class LossTermsModel(keras.Model):
                 functools.partial(self._forward_and_gradients, training),
                 jit_compile=True,
                 reduce_retracing=True,
+                autograph=False,  # as Keras's own step: no Python rewriting
             )
         return self._compiled_forward[training]
 

@@ -3,14 +3,17 @@
 import doctest
 
 from kfactor.layers.factor_layers import TaskCode
+from kfactor.objective import cross_task
 from kfactor.objective import divergences
 from kfactor.objective import imb
 from kfactor.objective import losses
+from kfactor.objective import transfer
 from kfactor.objective.imb import imb_objective
 
 import keras
 import numpy as np
 import pytest
+import tensorflow as tf
 from scipy import special
 
 RNG = np.random.default_rng(0)
@@ -244,3 +247,28 @@ def test_bad_options_raise_clear_errors(build, match):
 def test_docstring_examples_run():
     results = doctest.testmod(imb)
     assert results.attempted >= 1 and results.failed == 0
+
+
+def factor_loss_classes():
+    modules = (losses, cross_task, transfer)
+    return sorted(
+        {
+            value
+            for module in modules
+            for value in vars(module).values()
+            if isinstance(value, type) and issubclass(value, losses.FactorLoss)
+        },
+        key=lambda cls: cls.__name__,
+    )
+
+
+@pytest.mark.parametrize(
+    "method", ["make_layers", "compute_loss", "update_state"]
+)
+def test_every_terms_methods_convert_under_autograph(method):
+    # A user's own `tf.function` (autograph on) converts the terms' methods;
+    # a body of only a docstring once failed to parse there.
+    classes = factor_loss_classes()
+    assert len(classes) >= 8
+    for cls in classes:
+        tf.autograph.to_graph(getattr(cls, method))

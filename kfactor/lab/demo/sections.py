@@ -166,9 +166,8 @@ def sampled_leakage(factorizer, train_ds, test_ds, config):
 
 
 def code_reader(networks, task):
-    """`images -> code` of one single-task network (a named function: the
-    code readers run inside a `tf.function`, and autograph cannot parse
-    lambdas that share a line)."""
+    """`images -> code` of one single-task network (a named function, not
+    a lambda in a loop: each reader keeps its own `task`)."""
 
     def read(images):
         return networks.code(task, images)
