@@ -92,7 +92,7 @@ def tiny_demo_in_background(request, tmp_path_factory):
 
     It runs in a subprocess beside the tests, so no worker sits idle
     while it trains (xdist's `loadgroup` cannot keep its readers on one
-    worker: pytest 9 ignores the node ids xdist 3.8 rewrites). The first
+    worker under pytest 9.2: pytest-dev/pytest-xdist#1386). The first
     worker (or the only process) starts it; a thread writes its exit
     status to `demo_run.rc` for every worker to see (`demo_run`).
     """

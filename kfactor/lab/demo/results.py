@@ -276,8 +276,11 @@ def render_results(seed_reports, comparison, meta):
         "touches them); the held-out columns are the transfer claim. The "
         "`Factorizer`'s default objective is the `hint10_confusion` row "
         "(hint weight 10, confusion adversary weight 3, in-batch InfoNCE "
-        "weight 1); `dv`, `jsd` and `nwj` swap InfoNCE for another "
-        "in-batch bound, without hint or adversary. Each run's CPU is in "
+        "weight 1); `hint10_class_means` replaces the adversary with the "
+        "closed-form between-class penalty (`CrossTaskAdversary(mode="
+        '"class_means")`, weight 10); `dv`, `jsd` and `nwj` swap InfoNCE '
+        "for another in-batch bound, without hint or adversary. Each run's "
+        "CPU is in "
         "`docs/objective_comparison.json` (`cpu`; runs without it predate "
         "the field).",
         "",
