@@ -216,3 +216,50 @@ def test_distributed_factorization_on_two_workers(tmp_path):
     assert results[0]["val_accuracy"] == results[1]["val_accuracy"]
     assert (tmp_path / "factors0" / "result.json").exists()
     assert not (tmp_path / "factors1").exists()
+
+
+def test_leakage_subspace_splits_every_leak_of_a_run(demo_run):
+    module = load_example("leakage_subspace")
+    rng = np.random.default_rng(0)
+    codes = rng.normal(size=(4000, 3)) * [2.0, 1.0, 0.1]
+    # Shares of the variance: 0.798, 0.998, 1: two components hold 99%.
+    assert module.components_for(codes, 0.99) == 2
+    assert module.components_for(codes, 0.5) == 1
+    assert module.components_for(codes, 1.0) == 2  # the rest keeps one
+
+    values = flags.FlagValues()
+    module.define_flags(values)
+    # Two codes and 1,000 train codes keep the probes (logistic
+    # regressions) few and quick.
+    values(
+        [
+            "leakage_subspace",
+            f"--run_dir={demo_run}",
+            "--codes=shape,pos_x",
+            "--train_examples=1000",
+        ]
+    )
+    rows = module.run_with_flags(values)
+    with open(demo_run / module.OUTPUT_FILE) as f:
+        assert json.load(f) == {"variance": 0.99, "rows": rows}
+    # Each code against the four other factors (dSprites forces none of
+    # these cells).
+    assert [(r["code"], r["factor"]) for r in rows] == [
+        ("shape", "orientation"),
+        ("shape", "pos_x"),
+        ("shape", "pos_y"),
+        ("shape", "scale"),
+        ("pos_x", "orientation"),
+        ("pos_x", "pos_y"),
+        ("pos_x", "scale"),
+        ("pos_x", "shape"),
+    ]
+    for row in rows:
+        assert 1 <= row["components"] < 32
+        assert row["variance_share"] >= 0.99 or row["components"] == 31
+        for key in ("whole", "top", "rest"):
+            assert -1.0 <= row[f"{key}_above_chance"] <= 1.0
+    assert len(module.markdown(rows).splitlines()) == 2 + len(rows)
+    values(["leakage_subspace", f"--run_dir={demo_run}", "--codes=colour"])
+    with pytest.raises(ValueError, match=r"codes=\['colour'\]"):
+        module.run_with_flags(values)

@@ -18,8 +18,10 @@ from kfactor.lab.disentanglement.probe_mi import ProbeMutualInfo
 from kfactor.lab.disentanglement.probe_mi import probe_mutual_info
 from kfactor.lab.disentanglement.probes import LeakageResult
 from kfactor.lab.disentanglement.probes import ProbeResult
+from kfactor.lab.disentanglement.probes import SubspaceProbeResult
 from kfactor.lab.disentanglement.probes import leakage_matrix
 from kfactor.lab.disentanglement.probes import linear_probe
+from kfactor.lab.disentanglement.probes import principal_subspace_probe
 from kfactor.lab.disentanglement.sap import sap
 from kfactor.lab.disentanglement.symmetry import symmetric_orientation_accuracy
 from kfactor.lab.disentanglement.symmetry import symmetric_orientation_matches
@@ -32,6 +34,7 @@ __all__ = [
     "LeakageResult",
     "ProbeMutualInfo",
     "ProbeResult",
+    "SubspaceProbeResult",
     "beta_vae_score",
     "block_dci",
     "block_mutual_info",
@@ -42,6 +45,7 @@ __all__ = [
     "linear_probe",
     "mig",
     "modularity_explicitness",
+    "principal_subspace_probe",
     "probe_mutual_info",
     "sap",
     "split_blocks",

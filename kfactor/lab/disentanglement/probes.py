@@ -6,6 +6,8 @@ block carries:
 
 - `linear_probe`: how well a linear classifier reads one factor from one
   code (e.g. the frozen common code: the transfer probe);
+- `principal_subspace_probe`: the same probe on a code's loud (top
+  principal) directions and on its faint ones, apart;
 - `leakage_matrix`: the probe accuracy of every task block on every factor;
   off the diagonal it should sit at chance when factors are disentangled;
 - `block_mutual_info` (in `block_mi.py`): the same question answered with
@@ -25,6 +27,7 @@ from kfactor.lab.disentanglement import _validation
 from kfactor.lab.disentanglement import blocks
 
 import numpy as np
+from sklearn import decomposition
 from sklearn import linear_model
 from sklearn import neighbors
 
@@ -213,6 +216,92 @@ def linear_probe(
     return ProbeResult(accuracy, majority_rate(labels_test))
 
 
+class SubspaceProbeResult(NamedTuple):
+    """Linear probes on a code's top principal components and on the rest
+    (`principal_subspace_probe`)."""
+
+    top: float
+    rest: float
+    variance_share: float
+    chance: float
+
+
+def principal_subspace_probe(
+    codes_train,
+    labels_train,
+    codes_test,
+    labels_test,
+    num_components,
+    random_state=0,
+    max_iter=1000,
+):
+    """`linear_probe` on a code's top principal components, and on the rest.
+
+    PCA is fitted on the train codes. `top` reads the factor from the first
+    `num_components` components, `rest` from the others. A whitened probe
+    on the whole code reads both, and whitening amplifies a faint
+    direction as much as a loud one. So a factor that only `rest` reads is
+    held in directions carrying `1 - variance_share` of the code's
+    variance: the signal that a per-sample KL barely charges (method
+    reference section 8), and that a head trained on noisy samples of the
+    code can hardly use.
+
+    Args:
+        codes_train, labels_train, codes_test, labels_test: as for
+            `linear_probe`.
+        num_components: components in `top`, from 1 to the code's
+            dimension minus 1 (so that `rest` is not empty).
+        random_state, max_iter: as for `linear_probe`.
+
+    Returns:
+        `SubspaceProbeResult(top, rest, variance_share, chance)`: the two
+        test accuracies, the share of the train variance in `top`, and the
+        test labels' majority-class rate.
+
+    Example:
+
+    >>> rng = np.random.default_rng(0)
+    >>> loud, faint = rng.integers(0, 2, (2, 2000))
+    >>> codes = np.stack([loud + 0.1 * rng.normal(size=2000),
+    ...                   0.01 * faint + 0.001 * rng.normal(size=2000)], 1)
+    >>> result = principal_subspace_probe(
+    ...     codes[:1000], faint[:1000], codes[1000:], faint[1000:], 1)
+    >>> result.top < 0.6, result.rest > 0.99, result.variance_share > 0.99
+    (True, True, True)
+    """
+    codes_train = _validation.check_codes(codes_train, "codes_train")
+    codes_test = _validation.check_codes(codes_test, "codes_test")
+    dim = codes_train.shape[1]
+    if not isinstance(num_components, (int, np.integer)) or not (
+        1 <= num_components < dim
+    ):
+        raise ValueError(
+            f"Expected num_components in [1, {dim - 1}] for codes of "
+            f"dimension {dim} (the rest must keep a component). Received: "
+            f"num_components={num_components!r}."
+        )
+    pca = decomposition.PCA().fit(codes_train)
+    train, test = pca.transform(codes_train), pca.transform(codes_test)
+    top = linear_probe(
+        train[:, :num_components],
+        labels_train,
+        test[:, :num_components],
+        labels_test,
+        random_state,
+        max_iter,
+    )
+    rest = linear_probe(
+        train[:, num_components:],
+        labels_train,
+        test[:, num_components:],
+        labels_test,
+        random_state,
+        max_iter,
+    )
+    share = float(np.sum(pca.explained_variance_ratio_[:num_components]))
+    return SubspaceProbeResult(top.accuracy, rest.accuracy, share, top.chance)
+
+
 def leakage_matrix(
     blocks_train,
     factors_train,
@@ -341,9 +430,11 @@ __all__ = [
     "LeakageResult",
     "LinearProbe",
     "ProbeResult",
+    "SubspaceProbeResult",
     "fit_linear_probe",
     "leakage_matrix",
     "leakage_result",
     "linear_probe",
     "majority_rate",
+    "principal_subspace_probe",
 ]

@@ -1,6 +1,9 @@
 """Tests for the factor-level probes: linear probe, leakage, block MI."""
 
+import doctest
+
 from kfactor.lab import disentanglement as metrics
+from kfactor.lab.disentanglement import probes
 
 import numpy as np
 import pytest
@@ -202,3 +205,57 @@ def test_block_mutual_info_bad_input():
         metrics.block_mutual_info(blocks, factors[:10], NAMES)
     with pytest.raises(ValueError, match="num_bins"):
         metrics.block_mutual_info(blocks, factors, NAMES, num_bins=0)
+
+
+def faint_and_loud_codes(num, seed):
+    """A 3-D code: `loud` at amplitude 1, `faint` at 0.01, and a noise
+    dimension in between; labels `loud` and `faint` (2 values each)."""
+    rng = np.random.default_rng(seed)
+    loud, faint = rng.integers(0, 2, (2, num))
+    codes = np.stack(
+        [
+            loud + 0.1 * rng.normal(size=num),
+            0.3 * rng.normal(size=num),
+            0.01 * faint + 0.001 * rng.normal(size=num),
+        ],
+        axis=1,
+    )
+    return codes, {"loud": loud, "faint": faint}
+
+
+def test_principal_subspace_probe_finds_the_faint_direction():
+    train, labels_train = faint_and_loud_codes(2000, seed=0)
+    test, labels_test = faint_and_loud_codes(1000, seed=1)
+    faint = metrics.principal_subspace_probe(
+        train, labels_train["faint"], test, labels_test["faint"], 2
+    )
+    # The top two components (loud + noise) hold ~all the variance and
+    # nothing of `faint`; the whitened rest reads it perfectly, as the
+    # whole-code probe does.
+    assert faint.variance_share > 0.999
+    assert faint.top < faint.chance + 0.05
+    assert faint.rest > 0.99
+    whole = metrics.linear_probe(
+        train, labels_train["faint"], test, labels_test["faint"]
+    )
+    assert whole.accuracy > 0.99
+    loud = metrics.principal_subspace_probe(
+        train, labels_train["loud"], test, labels_test["loud"], 1
+    )
+    assert loud.top > 0.99 and loud.rest < loud.chance + 0.05
+    # var(loud) 0.25 + 0.1**2 against the noise dimension's 0.3**2.
+    assert loud.variance_share == pytest.approx(0.26 / 0.35, abs=0.03)
+
+
+@pytest.mark.parametrize("num_components", [0, 3, 1.5])
+def test_principal_subspace_probe_needs_a_top_and_a_rest(num_components):
+    codes, labels = faint_and_loud_codes(50, seed=0)
+    with pytest.raises(ValueError, match=r"num_components in \[1, 2\]"):
+        metrics.principal_subspace_probe(
+            codes, labels["loud"], codes, labels["loud"], num_components
+        )
+
+
+def test_docstring_examples_run():
+    results = doctest.testmod(probes)
+    assert results.attempted >= 5 and results.failed == 0
