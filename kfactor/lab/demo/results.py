@@ -207,7 +207,9 @@ def comparison_table(runs):
 
 
 def cpu_name():
-    """The CPU's model name and its vector extensions (`lscpu`)."""
+    """The CPU's model name, family and model numbers (a virtual machine's
+    model name may be only "AMD EPYC"), core count and vector extensions
+    (`lscpu`)."""
     try:
         text = subprocess.run(
             ["lscpu"], capture_output=True, text=True, check=True
@@ -221,6 +223,9 @@ def cpu_name():
     flags_ = fields.get("Flags", "").split()
     isa = [f for f in ("avx2", "avx512f", "amx_tile") if f in flags_]
     model = fields.get("Model name", "?").strip()
+    family, number = fields.get("CPU family"), fields.get("Model")
+    if family and number:
+        model += f" (family {family.strip()} model {number.strip()})"
     cores = fields.get("CPU(s)", "?").strip()
     return f"{model}, {cores} cores, {' '.join(isa)}"
 

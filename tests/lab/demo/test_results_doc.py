@@ -2,6 +2,8 @@
 
 import json
 import os
+import re
+import shutil
 
 from kfactor.lab.demo import networks
 from kfactor.lab.demo import results
@@ -62,3 +64,5 @@ def test_kd_student_has_the_factor_networks_total_size():
 def test_cpu_name_gives_the_model_and_core_count():
     model, cores = results.cpu_name().split(", ")[:2]
     assert model and cores.endswith(" cores")
+    if shutil.which("lscpu"):
+        assert re.search(r"\(family \d+ model \d+\)$", model), model
