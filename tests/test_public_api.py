@@ -1,7 +1,9 @@
 """The public surface: `kfactor.__all__` and every module's `__all__`."""
 
+import ast
 import importlib
 import importlib.metadata
+import pathlib
 import pkgutil
 import types
 
@@ -73,6 +75,34 @@ def test_the_top_level_is_small_with_one_path_per_name():
     assert kfactor.lab.teacher.compile_teacher is teacher.compile_teacher
     assert kfactor.factors.check_assembly is assembly.check_assembly
     assert kfactor.factors.check_export is export.check_export
+
+
+def type_checking_imports():
+    """`{name: module}` of the `if typing.TYPE_CHECKING:` block of
+    kfactor/__init__.py (what static analysers see)."""
+    tree = ast.parse(pathlib.Path(kfactor.__file__).read_text())
+    block = next(
+        node
+        for node in tree.body
+        if isinstance(node, ast.If)
+        and "TYPE_CHECKING" in ast.unparse(node.test)
+    )
+    return {
+        alias.name: node.module
+        for node in block.body
+        if isinstance(node, ast.ImportFrom)
+        for alias in node.names
+    }
+
+
+def test_the_three_lists_of_top_level_names_agree():
+    # Each lazy name is listed in `_HOMES` (what loads it), in the
+    # TYPE_CHECKING imports (what IDEs see) and in `__all__`.
+    assert type_checking_imports() == kfactor._HOMES
+    eager = set(kfactor.__all__) - set(kfactor._HOMES)
+    assert eager == {"__version__", "configure_cpu"}
+    for name in eager:  # imported at once, not lazily
+        assert name in vars(kfactor), name
 
 
 def test_subpackages_load_as_attributes():
