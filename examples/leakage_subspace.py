@@ -36,6 +36,7 @@ import keras
 import numpy as np
 from absl import app
 from absl import flags
+from sklearn import decomposition
 
 OUTPUT_FILE = "leakage_subspace.json"
 
@@ -47,7 +48,12 @@ def define_flags(flag_values=flags.FLAGS):
         "run_dir", "kfactor_runs/demo", "A `kfactor demo` run.", **define
     )
     flags.DEFINE_float(
-        "variance", 0.99, "Train variance the top holds.", **define
+        "variance",
+        0.99,
+        "Train variance the top holds.",
+        lower_bound=0.0,
+        upper_bound=1.0,
+        **define,
     )
     flags.DEFINE_integer(
         "train_examples", 10000, "Train codes (PCA, probes).", **define
@@ -63,9 +69,7 @@ def define_flags(flag_values=flags.FLAGS):
 def components_for(codes, variance):
     """The fewest principal components holding `variance` of `codes`'
     variance, at most the dimension minus one."""
-    centred = codes - codes.mean(axis=0)
-    eigenvalues = np.linalg.eigvalsh(np.cov(centred, rowvar=False))[::-1]
-    shares = np.cumsum(eigenvalues) / np.sum(eigenvalues)
+    shares = np.cumsum(decomposition.PCA().fit(codes).explained_variance_ratio_)
     count = int(np.searchsorted(shares, variance) + 1)
     return min(count, codes.shape[1] - 1)
 

@@ -25,10 +25,11 @@ def pytest_addoption(parser):
 
 
 def pytest_collection_modifyitems(config, items):
-    keep_large = config.getoption("--run_large")
+    if config.getoption("--run_large"):
+        return
     skip_large = pytest.mark.skip(reason="needs --run_large")
     for item in items:
-        if "large" in item.keywords and not keep_large:
+        if "large" in item.keywords:
             item.add_marker(skip_large)
 
 

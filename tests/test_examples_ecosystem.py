@@ -260,6 +260,8 @@ def test_leakage_subspace_splits_every_leak_of_a_run(demo_run):
         for key in ("whole", "top", "rest"):
             assert -1.0 <= row[f"{key}_above_chance"] <= 1.0
     assert len(module.markdown(rows).splitlines()) == 2 + len(rows)
+    with pytest.raises(flags.IllegalFlagValueError, match="variance"):
+        values(["leakage_subspace", "--variance=1.5"])
     values(["leakage_subspace", f"--run_dir={demo_run}", "--codes=colour"])
     with pytest.raises(ValueError, match=r"codes=\['colour'\]"):
         module.run_with_flags(values)
