@@ -42,7 +42,13 @@ LAB_LEVELS = (
 )
 
 #: Packages of the `lab` and `tune` extras: the core never loads them.
-EXTRAS_MODULES = ("sklearn", "matplotlib", "keras_tuner", "tensorflow_datasets")
+EXTRAS_MODULES = (
+    "sklearn",
+    "threadpoolctl",
+    "matplotlib",
+    "keras_tuner",
+    "tensorflow_datasets",
+)
 
 
 def module_name(path):

@@ -7,6 +7,7 @@ nearly all of it in the logistic regressions.
 """
 
 from kfactor.lab.disentanglement import _discrete
+from kfactor.lab.disentanglement import _parallel
 from kfactor.lab.disentanglement import _validation
 
 import numpy as np
@@ -43,6 +44,22 @@ def _macro_roc_auc(labels, probabilities, classes):
                 sk_metrics.roc_auc_score(positive, probabilities[:, column])
             )
     return float(np.mean(scores)) if scores else None
+
+
+def _explicitness(
+    train, labels_train, test, labels_test, random_state, max_iter
+):
+    """`(train AUC, test AUC)` of a logistic regression on one factor."""
+    classifier = linear_model.LogisticRegression(
+        random_state=random_state, max_iter=max_iter
+    )
+    classifier.fit(train, labels_train)
+    return tuple(
+        _macro_roc_auc(
+            labels, classifier.predict_proba(codes), classifier.classes_
+        )
+        for codes, labels in ((train, labels_train), (test, labels_test))
+    )
 
 
 def modularity_explicitness(
@@ -130,23 +147,15 @@ def modularity_explicitness(
         codes_train, factors_train, num_bins
     )
     train, test = _validation.standardize(codes_train, codes_test)
-    explicitness_train = []
-    explicitness_test = []
-    for k in range(factors_train.shape[1]):
-        classifier = linear_model.LogisticRegression(
-            random_state=random_state, max_iter=max_iter
-        )
-        classifier.fit(train, factors_train[:, k])
-        auc_train = _macro_roc_auc(
-            factors_train[:, k],
-            classifier.predict_proba(train),
-            classifier.classes_,
-        )
-        auc_test = _macro_roc_auc(
-            factors_test[:, k],
-            classifier.predict_proba(test),
-            classifier.classes_,
-        )
+    aucs = _parallel.map_fits(
+        _explicitness,
+        (
+            (train, factors_train[:, k], test, factors_test[:, k])
+            + (random_state, max_iter)
+            for k in range(factors_train.shape[1])
+        ),
+    )
+    for k, (_, auc_test) in enumerate(aucs):
         if auc_test is None:
             raise ValueError(
                 "Expected every factor that varies in factors_train to vary "
@@ -155,8 +164,7 @@ def modularity_explicitness(
                 "training, so its test ROC-AUC is undefined. Fix: use a "
                 "larger or differently drawn test set."
             )
-        explicitness_train.append(auc_train)
-        explicitness_test.append(auc_test)
+    explicitness_train, explicitness_test = zip(*aucs)
     return {
         "modularity": _modularity(mutual_info),
         "explicitness_train": float(np.mean(explicitness_train)),

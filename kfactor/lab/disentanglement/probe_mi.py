@@ -20,6 +20,7 @@ invariant, so `z_b R` for any orthogonal `R` gives the same bound.
 
 import dataclasses
 
+from kfactor.lab.disentanglement import _parallel
 from kfactor.lab.disentanglement import _validation
 from kfactor.lab.disentanglement import probes
 
@@ -142,11 +143,10 @@ def probe_mutual_info(
             for k in range(len(names))
         ]
     )
-    matrix = np.zeros((len(block_names), len(names)))
-    accuracy = np.zeros_like(matrix)
-    for b, block in enumerate(block_names):
-        for k in range(len(names)):
-            cross_entropy, accuracy[b, k] = _probe_scores(
+    scores = _parallel.map_fits(
+        _probe_scores,
+        (
+            (
                 blocks_train[block],
                 factors_train[:, k],
                 blocks_test[block],
@@ -154,7 +154,13 @@ def probe_mutual_info(
                 random_state,
                 max_iter,
             )
-            matrix[b, k] = entropy[k] - cross_entropy
+            for block in block_names
+            for k in range(len(names))
+        ),
+    )
+    shape = (len(block_names), len(names))
+    cross_entropy, accuracy = (np.reshape(s, shape) for s in zip(*scores))
+    matrix = entropy[np.newaxis, :] - cross_entropy
     chance = np.array(
         [probes.majority_rate(factors_test[:, k]) for k in range(len(names))]
     )

@@ -23,6 +23,7 @@ to a 40-valued factor, 3 s; `block_mutual_info`, 0.1 s.
 import dataclasses
 from typing import NamedTuple
 
+from kfactor.lab.disentanglement import _parallel
 from kfactor.lab.disentanglement import _validation
 from kfactor.lab.disentanglement import blocks
 
@@ -282,21 +283,19 @@ def principal_subspace_probe(
         )
     pca = decomposition.PCA().fit(codes_train)
     train, test = pca.transform(codes_train), pca.transform(codes_test)
-    top = linear_probe(
-        train[:, :num_components],
-        labels_train,
-        test[:, :num_components],
-        labels_test,
-        random_state,
-        max_iter,
-    )
-    rest = linear_probe(
-        train[:, num_components:],
-        labels_train,
-        test[:, num_components:],
-        labels_test,
-        random_state,
-        max_iter,
+    top, rest = _parallel.map_fits(
+        linear_probe,
+        (
+            (
+                train[:, part],
+                labels_train,
+                test[:, part],
+                labels_test,
+                random_state,
+                max_iter,
+            )
+            for part in (slice(num_components), slice(num_components, None))
+        ),
     )
     share = float(np.sum(pca.explained_variance_ratio_[:num_components]))
     return SubspaceProbeResult(top.accuracy, rest.accuracy, share, top.chance)
@@ -382,8 +381,7 @@ def leakage_matrix(
     )
     blocks_train, factors_train, blocks_test, factors_test, names = checked
     block_names = tuple(blocks_train)
-    matrix = np.zeros((len(block_names), len(names)))
-    for b, block in enumerate(block_names):
+    for block in block_names:
         train, test = blocks_train[block], blocks_test[block]
         if train.shape[1] != test.shape[1]:
             raise ValueError(
@@ -391,16 +389,23 @@ def leakage_matrix(
                 f"dimensions in train and test. Received: "
                 f"{train.shape} and {test.shape}."
             )
-        for j in range(len(names)):
-            matrix[b, j] = _fit_probe(
-                train,
+    accuracies = _parallel.map_fits(
+        _fit_probe,
+        (
+            (
+                blocks_train[block],
                 factors_train[:, j],
-                test,
+                blocks_test[block],
                 factors_test[:, j],
                 random_state,
                 max_iter,
                 probe,
             )
+            for block in block_names
+            for j in range(len(names))
+        ),
+    )
+    matrix = np.reshape(accuracies, (len(block_names), len(names)))
     chance = np.array(
         [majority_rate(factors_test[:, j]) for j in range(len(names))]
     )

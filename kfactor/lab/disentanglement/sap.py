@@ -6,6 +6,7 @@ Timing (measured once by hand on 2 CPU cores shared with other jobs):
 K=5 factors of 4 values.
 """
 
+from kfactor.lab.disentanglement import _parallel
 from kfactor.lab.disentanglement import _validation
 
 import numpy as np
@@ -35,19 +36,33 @@ def _score_matrix(
     )
     num_codes = codes_train.shape[1]
     num_factors = factors_train.shape[1]
-    scores = np.zeros((num_codes, num_factors))
-    for d in range(num_codes):
-        for k in range(num_factors):
-            classifier = svm.LinearSVC(
-                C=0.01,
-                class_weight="balanced",
-                dual="auto",
-                random_state=random_state,
+    cells = [(d, k) for d in range(num_codes) for k in range(num_factors)]
+    accuracies = _parallel.map_fits(
+        _svm_accuracy,
+        (
+            (
+                codes_train[:, d : d + 1],
+                factors_train[:, k],
+                codes_test[:, d : d + 1],
+                factors_test[:, k],
+                random_state,
             )
-            classifier.fit(codes_train[:, d : d + 1], factors_train[:, k])
-            predicted = classifier.predict(codes_test[:, d : d + 1])
-            scores[d, k] = np.mean(predicted == factors_test[:, k])
-    return scores
+            for d, k in cells
+        ),
+    )
+    return np.reshape(accuracies, (num_codes, num_factors))
+
+
+def _svm_accuracy(train, labels_train, test, labels_test, random_state):
+    """Test accuracy of SAP's linear SVM on one code dimension."""
+    classifier = svm.LinearSVC(
+        C=0.01,
+        class_weight="balanced",
+        dual="auto",
+        random_state=random_state,
+    )
+    classifier.fit(train, labels_train)
+    return float(np.mean(classifier.predict(test) == labels_test))
 
 
 def sap(codes_train, factors_train, codes_test, factors_test, random_state=0):

@@ -143,6 +143,46 @@ RANDOM_ENCODER = "random_encoder"
 TRANSFER_REPRESENTATIONS = (COMMON, TEACHER, RANDOM_ENCODER)
 
 
+def _fit_missing_probes(
+    train_codes,
+    train_factors,
+    test_codes,
+    test_factors,
+    factor_names,
+    random_state,
+    fitted,
+):
+    """`fitted` (representation -> factor -> `{accuracy, chance}`) with the
+    linear probes it lacks for `train_codes`' representations fitted, side
+    by side (`lab.disentanglement.leakage_matrix`)."""
+    missing = [
+        name
+        for name in train_codes
+        if any(f not in fitted.get(name, {}) for f in factor_names)
+    ]
+    if not missing:
+        return fitted
+    probed = metrics.leakage_matrix(
+        {name: train_codes[name] for name in missing},
+        train_factors,
+        {name: test_codes[name] for name in missing},
+        test_factors,
+        factor_names,
+        random_state=random_state,
+    )
+    completed = dict(fitted)
+    for row, name in enumerate(missing):
+        completed[name] = {
+            factor: {
+                "accuracy": float(probed.matrix[row, k]),
+                "chance": float(probed.chance[k]),
+            }
+            for k, factor in enumerate(factor_names)
+        }
+        completed[name].update(fitted.get(name, {}))
+    return completed
+
+
 def transfer_report(
     train_codes,
     train_factors,
@@ -179,22 +219,21 @@ def transfer_report(
         `held_out` (factor names) and `factors`: factor -> `{held_out,
         chance, <representation>: accuracy, common_minus_random}`.
     """
-    fitted = fitted or {}
     representations = [r for r in TRANSFER_REPRESENTATIONS if r in train_codes]
+    fitted = _fit_missing_probes(
+        {r: train_codes[r] for r in representations},
+        train_factors,
+        {r: test_codes[r] for r in representations},
+        test_factors,
+        list(factor_names),
+        random_state,
+        fitted or {},
+    )
     factors = {}
-    for k, factor in enumerate(factor_names):
+    for factor in factor_names:
         row = {"held_out": factor not in task_names}
         for name in representations:
-            probe = (
-                fitted.get(name, {}).get(factor)
-                or metrics.linear_probe(
-                    train_codes[name],
-                    train_factors[:, k],
-                    test_codes[name],
-                    test_factors[:, k],
-                    random_state=random_state,
-                )._asdict()
-            )
+            probe = fitted[name][factor]
             row[name] = float(probe["accuracy"])
             row["chance"] = float(probe["chance"])
         if COMMON in row and RANDOM_ENCODER in row:
