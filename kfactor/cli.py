@@ -169,6 +169,12 @@ flags.DEFINE_integer(
     "demo: test codes the metrics score.",
 )
 flags.DEFINE_bool("dci", DEMO.dci, "demo: also compute DCI (about a minute).")
+flags.DEFINE_bool(
+    "project_codes",
+    DEMO.project_codes,
+    "demo: after training, keep each task code's mean to the directions "
+    "its factor network reads (kfactor.training.project_task_codes).",
+)
 flags.DEFINE_integer("seed", DEMO.seed, "demo: random seed.")
 flags.DEFINE_string("output_dir", DEMO.output_dir, "Where to write.")
 flags.DEFINE_integer(

@@ -56,6 +56,7 @@ TINY_DEMO_FLAGS = (
     "--verbose=0",
     "--eval_train_examples=384",
     "--eval_test_examples=256",
+    "--project_codes",
 )
 #: How long a test waits for the background run (a slow CI machine).
 TINY_DEMO_TIMEOUT_SECONDS = 1800

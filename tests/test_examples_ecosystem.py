@@ -265,3 +265,53 @@ def test_leakage_subspace_splits_every_leak_of_a_run(demo_run):
     values(["leakage_subspace", f"--run_dir={demo_run}", "--codes=colour"])
     with pytest.raises(ValueError, match=r"codes=\['colour'\]"):
         module.run_with_flags(values)
+
+
+def test_code_projection_measures_before_and_after_on_the_same_weights(
+    tmp_path,
+):
+    module = load_example("code_projection")
+    values = flags.FlagValues()
+    module.define_flags(values)
+    # The demo's splits (the shipped teacher's), networks untrained (no
+    # epoch), a few hundred codes.
+    values(
+        [
+            "code_projection",
+            "--seeds=0",
+            f"--runs_dir={tmp_path}",
+            f"--out={tmp_path / 'projection.json'}",
+            "--factor_epochs=0",
+            "--eval_train_examples=256",
+            "--eval_test_examples=128",
+            "--verbose=0",
+        ]
+    )
+    summary = module.run_with_flags(values)
+    with open(tmp_path / "projection.json") as f:
+        assert json.load(f) == summary
+    (run,) = summary["runs"]
+    tasks = ["shape", "scale", "orientation", "pos_x", "pos_y"]
+    assert sorted(run["subspaces"]) == sorted(tasks)
+    for record in run["subspaces"].values():
+        assert 1 <= record["kept"] <= record["dim"] == 32
+        assert record["train_accuracy_projected"] >= (
+            record["train_accuracy_full"] - 0.001
+        )
+    for when in ("before", "after"):
+        assert sorted(run[when]["accuracy"]) == sorted(tasks)
+        assert set(run[when]["leakage"]) == {"linear", "knn"}
+    assert "| worst leakage cell, linear, mean |" in module.table([run])
+
+    # The saved weights are the trained ones: loading them measures the
+    # same "before".
+    config = module.DemoConfig(
+        training_seed=0,
+        output_dir=str(tmp_path / "seed0"),
+        factor_epochs=0,
+        eval_train_examples=256,
+        eval_test_examples=128,
+        verbose=0,
+    )
+    factorizer, test_ds = module.trained_factorizer(config)
+    assert module.measure(factorizer, test_ds, config) == run["before"]

@@ -62,6 +62,10 @@ class DemoConfig:
     shipped trained for the default fields, as the teacher is
     (`kfactor.lab.demo.baselines`); `train_baselines=True` trains them in the
     run, and a run whose fields differ from the shipped ones' must.
+    `project_codes=True` keeps each task code's mean, after training, to
+    the principal directions its factor network reads
+    (`kfactor.training.project_task_codes`, fitted on train images); the
+    report's `code_subspaces` says what each task kept.
     """
 
     num_train: int = 50000
@@ -94,6 +98,7 @@ class DemoConfig:
     eval_train_examples: int = 10000
     eval_test_examples: int = 5000
     dci: bool = False
+    project_codes: bool = False
     seed: int = 0
     training_seed: int = None
     output_dir: str = "kfactor_runs/demo"

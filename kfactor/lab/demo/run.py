@@ -37,6 +37,7 @@ from kfactor.lab.evaluation import plots
 from kfactor.lab.evaluation import tensorboard
 from kfactor.lab.evaluation.predictions import evaluate_predictions
 from kfactor.training.callbacks import CommonCollapseMonitor
+from kfactor.training.code_subspace import project_task_codes
 
 import keras
 
@@ -73,8 +74,11 @@ def run_demo(config=None):
     teacher, teacher_info = get_teacher(config)
     teacher.save(os.path.join(config.output_dir, TEACHER_FILE))
     models, timings, monitor = train_models(teacher, train_ds, test_ds, config)
+    subspaces = project_codes(models[FACTORS], config)
     logger.info("Evaluating.")
     report, accuracies = score_models(models, test_ds, config)
+    if subspaces:
+        report["code_subspaces"] = subspaces
     tensorboard.write_figures(report["figures"], logs)
     report["tensorboard_logdir"] = logs
     report["teacher"] = teacher_info
@@ -136,6 +140,21 @@ def train_models(teacher, train_ds, test_ds, config):
     return models, timings, monitor
 
 
+def project_codes(factorizer, config):
+    """With `config.project_codes`, projects the task codes' means
+    (`kfactor.training.project_task_codes`, on a fresh train split) and
+    returns `{task: summary}`; otherwise `{}`."""
+    if not config.project_codes:
+        return {}
+    logger.info("Projecting the task codes.")
+    subspaces = project_task_codes(
+        factorizer,
+        dsprites_splits(config)[0],
+        max_examples=min(config.eval_train_examples, config.num_train),
+    )
+    return {task: s.summary() for task, s in subspaces.items()}
+
+
 def score_models(models, test_ds, config):
     """The report's scores of the trained `models` (`train_models`).
 
@@ -191,6 +210,7 @@ def peak_rss_bytes():
 __all__ = [
     "PUBLISHED_KEYS",
     "peak_rss_bytes",
+    "project_codes",
     "run_demo",
     "score_models",
     "train_models",

@@ -48,6 +48,30 @@ def test_common_factor_numbers_are_those_of_the_published_common_code(
     )
 
 
+def test_published_task_codes_vary_only_along_the_kept_directions(demo_run):
+    # The tiny run passes --project_codes.
+    with open(os.path.join(demo_run, demo.REPORT_FILE)) as f:
+        report = json.load(f)
+    subspaces = report["code_subspaces"]
+    assert sorted(subspaces) == sorted(data_lib.DSPRITES_TASKS)
+    factors = kfactor.load_factors(str(demo_run / "factors"))
+    images = np.concatenate(
+        [
+            images
+            for images, _ in demo.dsprites_splits(demo.run_config(report))[1]
+        ]
+    )
+    for task, record in subspaces.items():
+        assert 1 <= record["kept"] <= record["dim"] == 32
+        assert record["train_accuracy_projected"] >= (
+            record["train_accuracy_full"] - 0.001
+        )
+        means = np.asarray(factors[task].encode(images), "float64")
+        spectrum = np.linalg.svd(means - means.mean(0), compute_uv=False)
+        # Past the kept directions, the published mean holds nothing.
+        assert np.all(spectrum[record["kept"] :] < 1e-4 * spectrum[0])
+
+
 def test_demo_writes_the_report_with_every_promised_field(demo_run, capsys):
     with open(os.path.join(demo_run, demo.REPORT_FILE)) as f:
         report = json.load(f)
