@@ -134,7 +134,7 @@ def fit_code_subspace(head, z_common, means, labels, max_accuracy_drop=0.001):
         subspace = CodeSubspace(center, directions[:kept], variances, full, 0.0)
         projected = _predictions(head, z_common, subspace.project(means))
         accuracy = float(np.mean(projected == labels))
-        if accuracy >= full - max_accuracy_drop:
+        if accuracy >= full - max_accuracy_drop - 1e-9:  # float slack
             break
     return subspace._replace(accuracy=accuracy)
 
