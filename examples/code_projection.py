@@ -5,8 +5,9 @@ the demo's defaults, from scratch (or loads that seed's saved weights from
 an earlier run of this script), then measures the factor networks' test
 accuracy and the task codes' leakage on the code mean (worst cell outside
 the ones dSprites forces, linear and kNN probes), projects the task codes
-onto the directions their factor networks read
-(`kfactor.training.project_task_codes`, fitted on train images) and
+onto the directions their factor networks read (`kfactor demo
+--project_codes`' step: `kfactor.training.project_task_codes`, fitted on
+train images) and
 measures again, on the same weights.
 
     python examples/code_projection.py --seeds=0,1,2
@@ -31,12 +32,12 @@ from kfactor.lab.demo.networks import build_factorizer
 from kfactor.lab.demo.networks import optimizer_for
 from kfactor.lab.demo.networks import timed_fit
 from kfactor.lab.demo.report import FACTORS
+from kfactor.lab.demo.run import project_codes
 from kfactor.lab.demo.sections import collect_split_codes
 from kfactor.lab.demo.sections import leakage_sections
 from kfactor.lab.demo.teacher import get_teacher
 from kfactor.lab.evaluation.codes import factorizer_readers
 from kfactor.lab.evaluation.predictions import evaluate_predictions
-from kfactor.training.code_subspace import project_task_codes
 
 import keras
 import numpy as np
@@ -143,18 +144,15 @@ def run_seed(seed, flag_values):
     keras.utils.set_random_seed(config.run_seed)
     factorizer, test_ds = trained_factorizer(config)
     before = measure(factorizer, test_ds, config)
-    subspaces = project_task_codes(
-        factorizer,
-        dsprites_splits(config)[0],
-        max_examples=min(config.eval_train_examples, config.num_train),
-        max_accuracy_drop=flag_values.max_accuracy_drop,
+    subspaces = project_codes(
+        factorizer, config, max_accuracy_drop=flag_values.max_accuracy_drop
     )
     after = measure(factorizer, test_ds, config)
     return {
         "seed": seed,
         "before": before,
         "after": after,
-        "subspaces": {t: s.summary() for t, s in subspaces.items()},
+        "subspaces": subspaces,
     }
 
 
@@ -165,10 +163,7 @@ def spread(values):
 def table(runs):
     """Markdown: mean ± std over the seeds, before and after."""
     tasks = list(runs[0]["before"]["accuracy"])
-    lines = [
-        "| | " + " | ".join(["before", "after"]) + " |",
-        "|---|---|---|",
-    ]
+    lines = ["| | before | after |", "|---|---|---|"]
     for probe in ("linear", "knn"):
         cells = [
             spread([r[when]["leakage"][probe] for r in runs])

@@ -74,10 +74,11 @@ def run_demo(config=None):
     teacher, teacher_info = get_teacher(config)
     teacher.save(os.path.join(config.output_dir, TEACHER_FILE))
     models, timings, monitor = train_models(teacher, train_ds, test_ds, config)
-    subspaces = project_codes(models[FACTORS], config)
+    if config.project_codes:
+        subspaces = project_codes(models[FACTORS], config)
     logger.info("Evaluating.")
     report, accuracies = score_models(models, test_ds, config)
-    if subspaces:
+    if config.project_codes:
         report["code_subspaces"] = subspaces
     tensorboard.write_figures(report["figures"], logs)
     report["tensorboard_logdir"] = logs
@@ -140,17 +141,16 @@ def train_models(teacher, train_ds, test_ds, config):
     return models, timings, monitor
 
 
-def project_codes(factorizer, config):
-    """With `config.project_codes`, projects the task codes' means
-    (`kfactor.training.project_task_codes`, on a fresh train split) and
-    returns `{task: summary}`; otherwise `{}`."""
-    if not config.project_codes:
-        return {}
+def project_codes(factorizer, config, max_accuracy_drop=0.001):
+    """Projects the task codes' means in place
+    (`kfactor.training.project_task_codes`, fitted on a fresh train split,
+    as many images as the metrics read); returns `{task: summary}`."""
     logger.info("Projecting the task codes.")
     subspaces = project_task_codes(
         factorizer,
         dsprites_splits(config)[0],
         max_examples=min(config.eval_train_examples, config.num_train),
+        max_accuracy_drop=max_accuracy_drop,
     )
     return {task: s.summary() for task, s in subspaces.items()}
 

@@ -150,8 +150,14 @@ def modularity_explicitness(
     aucs = _parallel.map_fits(
         _explicitness,
         (
-            (train, factors_train[:, k], test, factors_test[:, k])
-            + (random_state, max_iter)
+            (
+                train,
+                factors_train[:, k],
+                test,
+                factors_test[:, k],
+                random_state,
+                max_iter,
+            )
             for k in range(factors_train.shape[1])
         ),
     )
