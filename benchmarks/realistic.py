@@ -30,11 +30,11 @@ import tensorflow as tf
 from benchmarks import flops
 from benchmarks import steps
 from benchmarks.protocol import Item
-from benchmarks.torch_realistic import KD_TEMPERATURE
-from benchmarks.torch_realistic import KD_WEIGHT
-from benchmarks.torch_realistic import LEARNING_RATE
-from benchmarks.torch_realistic import SIZES
-from benchmarks.torch_realistic import TASK_CLASSES
+from benchmarks.realistic_config import KD_TEMPERATURE
+from benchmarks.realistic_config import KD_WEIGHT
+from benchmarks.realistic_config import LEARNING_RATE
+from benchmarks.realistic_config import SIZES
+from benchmarks.realistic_config import TASK_CLASSES
 
 NUM_CACHED_BATCHES = 2
 

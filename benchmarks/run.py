@@ -58,6 +58,8 @@ import time
 
 from benchmarks import machine
 from benchmarks import report
+from benchmarks.realistic_config import INFERENCE_VARIANTS
+from benchmarks.realistic_config import STEP_VARIANTS
 from benchmarks.schedule import Timing
 from benchmarks.schedule import measure
 from benchmarks.workers import WorkerSpec
@@ -88,15 +90,8 @@ DEFAULT_PARTS = tuple(p for p in PARTS if p not in OPT_IN_PARTS)
 SERVING_REQUESTS = 800
 QUICK_SERVING_REQUESTS = 100
 REALISTIC_SIZES = ("full", "tiny")
-REALISTIC_TORCH_VARIANTS = (
-    "eager",
-    "channels_last",
-    "compile",
-    "compile_channels_last",
-    "eager_foreach",
-    "channels_last_foreach",
-)
-INFERENCE_TORCH_VARIANTS = ("eager", "channels_last", "inductor")
+REALISTIC_TORCH_VARIANTS = STEP_VARIANTS
+INFERENCE_TORCH_VARIANTS = INFERENCE_VARIANTS
 INFERENCE_WORKLOADS = ("demo", "realistic")
 #: PyTorch variants of the `phases` part unless `--phase_torch_variants`
 #: says: eager and channels_last, within a few % of the compile variants'
