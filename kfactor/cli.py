@@ -173,7 +173,8 @@ flags.DEFINE_bool(
     "project_codes",
     DEMO.project_codes,
     "demo: after training, keep each task code's mean to the directions "
-    "its factor network reads (kfactor.training.project_task_codes).",
+    "its factor network reads (kfactor.training.project_task_codes); the "
+    "single-task baseline's codes are projected the same way.",
 )
 flags.DEFINE_integer("seed", DEMO.seed, "demo: random seed.")
 flags.DEFINE_string("output_dir", DEMO.output_dir, "Where to write.")

@@ -14,13 +14,20 @@ one `_forward_and_losses`, the loss scaled to each replica's share under
 """
 
 import copy
+import functools
 
+from kfactor.data.collect import collect_outputs
 from kfactor.layers.features import probe_teacher
 from kfactor.layers.heads import classification_head
 from kfactor.objective import losses as losses_lib
+from kfactor.training.code_subspace import check_max_accuracy_drop
+from kfactor.training.code_subspace import check_max_examples
+from kfactor.training.code_subspace import fit_code_subspace
+from kfactor.training.code_subspace import fold_into_code_layer
 from kfactor.training.step import LossTermsModel
 
 import keras
+import numpy as np
 from keras import ops
 
 
@@ -314,8 +321,58 @@ class SingleTaskNetworks(_DistilledBaseline):
         return cls(**config)
 
 
+def project_single_task_codes(
+    networks, dataset, max_examples=10000, max_accuracy_drop=0.001
+):
+    """`kfactor.training.project_task_codes` for `SingleTaskNetworks`, in
+    place: each network's code keeps the fewest principal directions on
+    which its head is as accurate, within `max_accuracy_drop`, as on the
+    whole code (the head reads the code alone: no common code is added).
+
+    The single-task reference of a projected factorization's leakage must
+    be projected the same way, or the comparison favours the factors.
+
+    Args:
+        networks: trained `SingleTaskNetworks`.
+        dataset: batched `(images, {task: labels})` of training images; a
+            task's labels are the only ones its projection reads.
+        max_examples: how many images the directions are fitted on.
+        max_accuracy_drop: in `[0, 1)`.
+
+    Returns:
+        `{task: kfactor.training.CodeSubspace}`.
+    """
+    check_max_accuracy_drop(max_accuracy_drop)
+    check_max_examples(max_examples)
+    tasks = networks.task_names
+    readers = {task: functools.partial(networks.code, task) for task in tasks}
+    codes, labels = collect_outputs(readers, dataset, max_examples)
+    labelled = labels if isinstance(labels, dict) else {}
+    missing = [t for t in tasks if t not in labelled]
+    if missing:
+        raise ValueError(
+            "Expected the dataset's labels as a dict holding the tasks "
+            f"{missing}. Received: labels without them. Fix: pass the "
+            "training dataset `(images, {task: labels})`."
+        )
+    subspaces = {
+        task: fit_code_subspace(
+            networks.networks[task].head,
+            np.zeros_like(codes[task], dtype="float32"),
+            codes[task],
+            labels[task],
+            max_accuracy_drop,
+        )
+        for task in tasks
+    }
+    for task, subspace in subspaces.items():  # only once all are fitted
+        fold_into_code_layer(networks.networks[task], subspace)
+    return subspaces
+
+
 __all__ = [
     "DistilledStudent",
     "SingleTaskNetwork",
     "SingleTaskNetworks",
+    "project_single_task_codes",
 ]

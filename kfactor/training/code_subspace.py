@@ -77,7 +77,7 @@ class CodeSubspace(NamedTuple):
         }
 
 
-def _check_max_accuracy_drop(max_accuracy_drop):
+def check_max_accuracy_drop(max_accuracy_drop):
     if not isinstance(max_accuracy_drop, (int, float)) or not (
         0.0 <= max_accuracy_drop < 1.0
     ):
@@ -88,7 +88,7 @@ def _check_max_accuracy_drop(max_accuracy_drop):
         )
 
 
-def _check_max_examples(max_examples):
+def check_max_examples(max_examples):
     if not isinstance(max_examples, int) or max_examples < 1:
         raise ValueError(
             "Expected max_examples as a positive int. Received: "
@@ -125,7 +125,7 @@ def fit_code_subspace(head, z_common, means, labels, max_accuracy_drop=0.001):
     Returns:
         A `CodeSubspace`.
     """
-    _check_max_accuracy_drop(max_accuracy_drop)
+    check_max_accuracy_drop(max_accuracy_drop)
     z_common = np.asarray(z_common, dtype="float32")
     labels = np.asarray(labels).reshape(-1)
     center, variances, directions = principal_directions(means)
@@ -193,8 +193,8 @@ def project_task_codes(
     >>> subspaces["shape"].kept                                # doctest: +SKIP
     2
     """
-    _check_max_accuracy_drop(max_accuracy_drop)
-    _check_max_examples(max_examples)
+    check_max_accuracy_drop(max_accuracy_drop)
+    check_max_examples(max_examples)
     factors = factorizer.task_factors
     tasks = list(factors) if tasks is None else list(tasks)
     unknown = sorted(set(tasks) - set(factors))

@@ -264,3 +264,79 @@ def test_docstring_examples_run():
     }
     results = doctest.testmod(baselines, extraglobs=globs)
     assert results.attempted >= 3 and results.failed == 0
+
+
+def untrained_single_task_networks():
+    keras.utils.set_random_seed(4)
+    return SingleTaskNetworks(
+        fixtures.tiny_teacher(),
+        {t: fixtures.tiny_encoder(None, name=f"{t}_e") for t in ("row", "col")},
+        code_dim=6,
+    )
+
+
+def test_single_task_codes_are_projected_in_place_like_task_codes():
+    networks = untrained_single_task_networks()
+    images, labels = fixtures.blob_images(256)
+    before = {t: np.asarray(networks.code(t, images)) for t in ("row", "col")}
+    predictions = {
+        t: np.argmax(np.asarray(logits), -1)
+        for t, logits in networks(images).items()
+    }
+
+    subspaces = baselines.project_single_task_codes(
+        networks,
+        fixtures.blob_dataset(256),
+        max_examples=256,
+        max_accuracy_drop=0.05,
+    )
+
+    assert sorted(subspaces) == ["col", "row"]
+    for task, subspace in subspaces.items():
+        # The recorded full-code accuracy is the network's own: its head
+        # reads the code alone, with nothing added.
+        assert subspace.full_accuracy == pytest.approx(
+            np.mean(predictions[task] == labels[task])
+        )
+        assert 1 <= subspace.kept <= 6
+        assert subspace.accuracy >= subspace.full_accuracy - 0.05 - 1e-9
+        after = np.asarray(networks.code(task, images))
+        np.testing.assert_allclose(
+            after, subspace.project(before[task]), atol=1e-4
+        )
+        # Past the kept directions the code holds nothing.
+        spectrum = np.linalg.svd(after - after.mean(0), compute_uv=False)
+        assert np.all(spectrum[subspace.kept :] < 1e-4 * spectrum[0])
+
+
+@pytest.mark.parametrize(
+    "kwargs, match",
+    [
+        ({"max_accuracy_drop": 1.0}, "max_accuracy_drop"),
+        ({"max_examples": 0}, "max_examples"),
+    ],
+)
+def test_single_task_projection_refuses_bad_arguments(kwargs, match):
+    networks = untrained_single_task_networks()
+    weights = [w.numpy() for w in networks.weights]
+
+    with pytest.raises(ValueError, match=match):
+        baselines.project_single_task_codes(
+            networks, fixtures.blob_dataset(64), **kwargs
+        )
+    for saved, weight in zip(weights, networks.weights):
+        np.testing.assert_array_equal(saved, weight.numpy())
+
+
+def test_single_task_projection_needs_each_tasks_labels():
+    images, labels = fixtures.blob_images(64)
+    only_row = tf.data.Dataset.from_tensor_slices(
+        (images, {"row": labels["row"]})
+    ).batch(32)
+    networks = untrained_single_task_networks()
+    weights = [w.numpy() for w in networks.weights]
+
+    with pytest.raises(ValueError, match=r"holding the tasks \['col'\]"):
+        baselines.project_single_task_codes(networks, only_row)
+    for saved, weight in zip(weights, networks.weights):
+        np.testing.assert_array_equal(saved, weight.numpy())

@@ -64,8 +64,11 @@ class DemoConfig:
     run, and a run whose fields differ from the shipped ones' must.
     `project_codes=True` keeps each task code's mean, after training, to
     the principal directions its factor network reads
-    (`kfactor.training.project_task_codes`, fitted on train images); the
-    report's `code_subspaces` says what each task kept.
+    (`kfactor.training.project_task_codes`, fitted on train images), and
+    the single-task networks' codes the same way
+    (`kfactor.lab.baselines.project_single_task_codes`), so that the
+    leakage comparison reads both projected; the report's `code_subspaces`
+    and `single_task_code_subspaces` say what each kept.
     """
 
     num_train: int = 50000

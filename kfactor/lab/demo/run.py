@@ -14,6 +14,7 @@ import sys
 import time
 
 from kfactor.factors.publish import publish_factors
+from kfactor.lab.baselines import project_single_task_codes
 from kfactor.lab.demo.baselines import check_config
 from kfactor.lab.demo.baselines import get_baselines
 from kfactor.lab.demo.config import KD_STUDENT_FILE
@@ -76,10 +77,12 @@ def run_demo(config=None):
     models, timings, monitor = train_models(teacher, train_ds, test_ds, config)
     if config.project_codes:
         subspaces = project_codes(models[FACTORS], config)
+        single_task_subspaces = project_single_task(models, config)
     logger.info("Evaluating.")
     report, accuracies = score_models(models, test_ds, config)
     if config.project_codes:
         report["code_subspaces"] = subspaces
+        report["single_task_code_subspaces"] = single_task_subspaces
     tensorboard.write_figures(report["figures"], logs)
     report["tensorboard_logdir"] = logs
     report["teacher"] = teacher_info
@@ -155,6 +158,22 @@ def project_codes(factorizer, config, max_accuracy_drop=0.001):
     return {task: s.summary() for task, s in subspaces.items()}
 
 
+def project_single_task(models, config, max_accuracy_drop=0.001):
+    """Projects the single-task networks' codes, when that baseline ran,
+    as `project_codes` projects the task codes: the leakage comparison
+    then reads both projected. Returns `{task: summary}` (empty without
+    the baseline)."""
+    if SINGLE_TASK not in models:
+        return {}
+    subspaces = project_single_task_codes(
+        models[SINGLE_TASK],
+        dsprites_splits(config)[0],
+        max_examples=min(config.eval_train_examples, config.num_train),
+        max_accuracy_drop=max_accuracy_drop,
+    )
+    return {task: s.summary() for task, s in subspaces.items()}
+
+
 def score_models(models, test_ds, config):
     """The report's scores of the trained `models` (`train_models`).
 
@@ -211,6 +230,7 @@ __all__ = [
     "PUBLISHED_KEYS",
     "peak_rss_bytes",
     "project_codes",
+    "project_single_task",
     "run_demo",
     "score_models",
     "train_models",

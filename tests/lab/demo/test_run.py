@@ -72,6 +72,24 @@ def test_published_task_codes_vary_only_along_the_kept_directions(demo_run):
         assert np.all(spectrum[record["kept"] :] < 1e-4 * spectrum[0])
 
 
+def test_the_single_task_reference_is_projected_like_the_task_codes(
+    demo_run,
+):
+    # With --project_codes the leakage comparison reads both sides
+    # projected: the single-task networks keep the fewest directions on
+    # which their own heads are as accurate.
+    with open(os.path.join(demo_run, demo.REPORT_FILE)) as f:
+        report = json.load(f)
+    subspaces = report["single_task_code_subspaces"]
+    assert sorted(subspaces) == sorted(data_lib.DSPRITES_TASKS)
+    for record in subspaces.values():
+        assert 1 <= record["kept"] <= record["dim"] == 32
+        assert record["train_accuracy_projected"] >= (
+            record["train_accuracy_full"] - 0.001 - 1e-9
+        )
+    assert "single_task_leakage" in report["disentanglement"]
+
+
 def test_demo_writes_the_report_with_every_promised_field(demo_run, capsys):
     with open(os.path.join(demo_run, demo.REPORT_FILE)) as f:
         report = json.load(f)
