@@ -13,11 +13,17 @@ as NumPy, as a client would):
   own `tf.function` (N deployments, each recomputing the common factor);
 - `infer/{workload}/savedmodel/{batch}`: the assembled model exported with
   `kfactor.export_for_serving` and called through `tf.saved_model.load`'s
-  `serving_default` (which also returns each task's probabilities).
+  `serving_default` (which also returns each task's probabilities);
+- `infer/{workload}/common/{batch}`: the common factor alone, for the
+  speed-up that assembling can reach in time (`realistic_report`).
 
 Each call's seconds are recorded (`Item.call_seconds`) for p50/p99. The
 FLOP-ideal speed-up of assembling, `N (C + T) / (C + N T)`, is in the
-items' meta.
+items' meta. It assumes every FLOP costs the same time; when the common
+factor's dense convolutions run at a higher FLOP rate than the task
+factors' depthwise ones, the reachable speed-up is the same formula in
+measured seconds, `S / (S - (N - 1) C)` with `S` the N standalone
+networks' time and `C` the common factor's.
 """
 
 import atexit
@@ -114,6 +120,7 @@ def inference_items(workload, batch_sizes=BATCH_SIZES, size="full"):
             tf.function(lambda x, n=n: n(x, training=False)) for n in networks
         ],
         "savedmodel": [exported(assembled)],
+        "common": [tf.function(lambda x: factorizer.common(x, training=False))],
     }
     items = []
     for batch_size in batch_sizes:

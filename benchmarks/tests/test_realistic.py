@@ -100,6 +100,31 @@ def test_inference_ratios_latency_and_export_goal():
     assert any("torch_inductor" in r for r in rows)
 
 
+def test_time_ideal_is_the_flop_formula_in_measured_seconds():
+    # 3 tasks; per image the common factor takes 0.02 s and a task factor
+    # 0.005 s: standalone 3 * 0.025 = 0.075 s, assembled at best
+    # 0.02 + 3 * 0.005 = 0.035 s, so the ideal speed-up is 0.075 / 0.035.
+    meta = {"flop_ideal_speedup": 2.73, "tasks": ["a", "b", "c"]}
+    entries = _entries(
+        _entry("kfactor", "infer/r/assembled/8", [1 / 0.04, 1 / 0.035], meta),
+        _entry("kfactor", "infer/r/standalone/8", [1 / 0.075, 1 / 0.075]),
+        _entry("kfactor", "infer/r/common/8", [1 / 0.02, 1 / 0.02]),
+    )
+    row = realistic_report.derive_inference(entries)["r/8"]
+    assert row["time_ideal_speedup"]["median"] == pytest.approx(0.075 / 0.035)
+    # Round 0 reaches 0.075 / 0.04 of it, round 1 all of it.
+    assert row["speedup_over_time_ideal"] == pytest.approx(
+        (0.075 / 0.04 + 0.075 / 0.035) / 2 / (0.075 / 0.035)
+    )
+    rows = realistic_report.markdown_rows({"inference": {"r/8": row}})
+    assert any("| r/8 | common |" in r for r in rows)
+    # Without the common factor's row there is no time ideal.
+    del entries["kfactor/default/infer/r/common/8"]
+    row = realistic_report.derive_inference(entries)["r/8"]
+    assert row["time_ideal_speedup"] is None
+    assert row["speedup_over_time_ideal"] is None
+
+
 def test_items_are_grouped_by_workload_and_batch():
     assert report.group_of("infer/demo/assembled/1") == "infer/demo/1"
     assert report.group_of("infer/demo/torch_eager/128") == "infer/demo/128"
