@@ -21,6 +21,8 @@ SIZES = {
         "image": 16,
     },
 }
+#: `kfactor.zoo.cifar.MOBILENET_V2_CIFAR_STAGES`, repeated here so that the
+#: PyTorch worker never loads TensorFlow (a test checks they agree).
 MOBILENET_V2_STAGES = (
     (1, 16, 1, 1),
     (6, 24, 2, 1),

@@ -51,3 +51,11 @@ def test_both_frameworks_read_one_set_of_realistic_settings():
     for name in ("TASK_CLASSES", "SIZES", "KD_WEIGHT", "LEARNING_RATE"):
         assert f"\n{name} = " not in source, name
         assert f"from benchmarks.realistic_config import {name}\n" in source
+
+
+def test_the_torch_side_mobilenet_stages_are_the_zoos():
+    from kfactor.zoo.cifar import MOBILENET_V2_CIFAR_STAGES
+
+    from benchmarks import realistic_config
+
+    assert realistic_config.MOBILENET_V2_STAGES == MOBILENET_V2_CIFAR_STAGES
