@@ -8,7 +8,11 @@ the ones dSprites forces, linear and kNN probes), projects the task codes
 onto the directions their factor networks read (`kfactor demo
 --project_codes`' step: `kfactor.training.project_task_codes`, fitted on
 train images) and
-measures again, on the same weights.
+measures again, on the same weights. With `--single_task` (the default) it
+reads the shipped single-task networks beside them, before and after
+projecting those the same way
+(`kfactor.lab.baselines.project_single_task_codes`): their worst cell, and
+the cells where a task code leaks no less than the single-task network.
 
     python examples/code_projection.py --seeds=0,1,2
 
@@ -16,6 +20,7 @@ It prints a table and writes `--out` (JSON). A seed takes about 12
 minutes on 2 CPU cores when it trains, 2 when its weights are saved.
 """
 
+import dataclasses
 import json
 import math
 import os
@@ -26,15 +31,20 @@ kfactor.configure_cpu()  # oneDNN CPU kernels: before TensorFlow loads
 # ruff: noqa: E402
 
 from kfactor.lab.demo import results
+from kfactor.lab.demo.baselines import load_pretrained_baselines
 from kfactor.lab.demo.config import DemoConfig
 from kfactor.lab.demo.config import dsprites_splits
 from kfactor.lab.demo.networks import build_factorizer
 from kfactor.lab.demo.networks import optimizer_for
 from kfactor.lab.demo.networks import timed_fit
 from kfactor.lab.demo.report import FACTORS
+from kfactor.lab.demo.report import SINGLE_TASK
 from kfactor.lab.demo.run import project_codes
+from kfactor.lab.demo.run import project_single_task
+from kfactor.lab.demo.sections import LEAKAGE_KEYS
 from kfactor.lab.demo.sections import collect_split_codes
 from kfactor.lab.demo.sections import leakage_sections
+from kfactor.lab.demo.sections import single_task_leakage
 from kfactor.lab.demo.teacher import get_teacher
 from kfactor.lab.evaluation.codes import factorizer_readers
 from kfactor.lab.evaluation.predictions import evaluate_predictions
@@ -84,6 +94,12 @@ def define_flags(flag_values=flags.FLAGS):
             lower_bound=0 if name == "factor_epochs" else 1,
             **define,
         )
+    flags.DEFINE_bool(
+        "single_task",
+        True,
+        "Also read the shipped single-task networks, projected the same way.",
+        **define,
+    )
     flags.DEFINE_integer("verbose", 2, "Keras verbosity.", **define)
 
 
@@ -105,9 +121,39 @@ def trained_factorizer(config):
     return factorizer, test_ds
 
 
-def measure(factorizer, test_ds, config):
+def shipped_single_task_networks(config):
+    """The shipped single-task networks (checked against `config`)."""
+    models, _ = load_pretrained_baselines(
+        dataclasses.replace(config, kd_epochs=0)
+    )
+    return models[SINGLE_TASK]
+
+
+def single_task_summary(networks, sections, test_ds, config):
+    """The single-task networks' worst cell per probe, and the cells where
+    the task codes leak no less than they do."""
+    reference = single_task_leakage(
+        networks,
+        {LEAKAGE_KEYS[probe]: section for probe, section in sections.items()},
+        dsprites_splits(config)[0],
+        test_ds,
+        config,
+    )
+    return {
+        probe: {
+            "worst": section["max_nonintrinsic_above_chance"],
+            "cells_not_below": section["nonintrinsic_cells"]
+            - section["nonintrinsic_cells_kf_below_single_task"],
+            "cells": section["nonintrinsic_cells"],
+        }
+        for probe, section in reference.items()
+    }
+
+
+def measure(factorizer, test_ds, config, single_task=None):
     """Test accuracies (on the first `eval_test_examples` test images) and
-    the code mean's leakage sections."""
+    the code mean's leakage sections (and, given the single-task networks,
+    their `single_task_summary`)."""
     batches = math.ceil(config.eval_test_examples / config.batch_size)
     accuracies, _ = evaluate_predictions(
         {FACTORS: factorizer}, test_ds.take(batches)
@@ -121,7 +167,7 @@ def measure(factorizer, test_ds, config):
         config,
     )
     sections = leakage_sections(train, test, tasks, config)
-    return {
+    measured = {
         "accuracy": accuracies[FACTORS],
         "leakage": {
             probe: section["max_nonintrinsic_above_chance"]
@@ -131,6 +177,11 @@ def measure(factorizer, test_ds, config):
             probe: section["matrix"] for probe, section in sections.items()
         },
     }
+    if single_task is not None:
+        measured["single_task"] = single_task_summary(
+            single_task, sections, test_ds, config
+        )
+    return measured
 
 
 def run_seed(seed, flag_values):
@@ -143,17 +194,19 @@ def run_seed(seed, flag_values):
     )
     keras.utils.set_random_seed(config.run_seed)
     factorizer, test_ds = trained_factorizer(config)
-    before = measure(factorizer, test_ds, config)
-    subspaces = project_codes(
-        factorizer, config, max_accuracy_drop=flag_values.max_accuracy_drop
-    )
-    after = measure(factorizer, test_ds, config)
-    return {
-        "seed": seed,
-        "before": before,
-        "after": after,
-        "subspaces": subspaces,
-    }
+    single = None
+    if flag_values.single_task:
+        single = shipped_single_task_networks(config)
+    before = measure(factorizer, test_ds, config, single)
+    drop = flag_values.max_accuracy_drop
+    subspaces = project_codes(factorizer, config, max_accuracy_drop=drop)
+    run = {"seed": seed, "subspaces": subspaces}
+    if single is not None:
+        run["single_task_subspaces"] = project_single_task(
+            {SINGLE_TASK: single}, config, max_accuracy_drop=drop
+        )
+    after = measure(factorizer, test_ds, config, single)
+    return {**run, "before": before, "after": after}
 
 
 def spread(values):
@@ -172,6 +225,19 @@ def table(runs):
         lines.append(
             f"| worst leakage cell, {probe}, mean | " + " | ".join(cells) + " |"
         )
+    if all("single_task" in r["before"] for r in runs):
+        for probe in ("linear", "knn"):
+            for key, name in (
+                ("worst", "single-task worst cell"),
+                ("cells_not_below", "cells not below single-task"),
+            ):
+                cells = [
+                    spread([r[when]["single_task"][probe][key] for r in runs])
+                    for when in ("before", "after")
+                ]
+                lines.append(
+                    f"| {name}, {probe}, mean | " + " | ".join(cells) + " |"
+                )
     for task in tasks:
         cells = [
             spread([r[when]["accuracy"][task] for r in runs])

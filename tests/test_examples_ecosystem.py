@@ -298,10 +298,16 @@ def test_code_projection_measures_before_and_after_on_the_same_weights(
         assert record["train_accuracy_projected"] >= (
             record["train_accuracy_full"] - 0.001
         )
+    assert sorted(run["single_task_subspaces"]) == sorted(tasks)
     for when in ("before", "after"):
         assert sorted(run[when]["accuracy"]) == sorted(tasks)
         assert set(run[when]["leakage"]) == {"linear", "knn"}
+        for probe in ("linear", "knn"):
+            single = run[when]["single_task"][probe]
+            assert 0 <= single["cells_not_below"] <= single["cells"]
+            assert -1.0 <= single["worst"] <= 1.0
     assert "| worst leakage cell, linear, mean |" in module.table([run])
+    assert "| cells not below single-task, knn, mean |" in module.table([run])
 
     # The saved weights are the trained ones: loading them measures the
     # same "before".
@@ -314,4 +320,5 @@ def test_code_projection_measures_before_and_after_on_the_same_weights(
         verbose=0,
     )
     factorizer, test_ds = module.trained_factorizer(config)
-    assert module.measure(factorizer, test_ds, config) == run["before"]
+    single = module.shipped_single_task_networks(config)
+    assert module.measure(factorizer, test_ds, config, single) == run["before"]
