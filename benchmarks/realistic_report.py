@@ -423,10 +423,14 @@ def header(results):
             f"threads, OMP_WAIT_POLICY={torch_info['env']['OMP_WAIT_POLICY']})"
         )
     config = results["config"]
+    variants = config.get("realistic_torch_variants", list(STEP_VARIANTS))
+    only = ""
+    if "realistic" in config["parts"] and list(variants) != list(STEP_VARIANTS):
+        only = f" --realistic_torch_variants={','.join(variants)}"
     return [
         f"Run of {machine['started']}: `python -m benchmarks.run "
         f"--parts={','.join(config['parts'])} --repeats "
-        f"{config['timing']['repeats']}`, batch {config['batch_size']}, "
+        f"{config['timing']['repeats']}{only}`, batch {config['batch_size']}, "
         f"{results['duration_seconds'] / 60:.1f} min.",
         "",
         f"- CPU: {machine['cpu_model']}, {machine['usable_cores']} cores; "
