@@ -9,7 +9,8 @@ onto the directions their factor networks read (`kfactor demo
 --project_codes`' step: `kfactor.training.project_task_codes`, fitted on
 train images) and
 measures again, on the same weights. With `--single_task` (the default) it
-reads the shipped single-task networks beside them, before and after
+reads the shipped single-task networks (trained at the demo's training
+seed; the same reference for every seed) beside them, before and after
 projecting those the same way
 (`kfactor.lab.baselines.project_single_task_codes`): their worst cell, and
 the cells where a task code leaks no less than the single-task network.
@@ -122,9 +123,11 @@ def trained_factorizer(config):
 
 
 def shipped_single_task_networks(config):
-    """The shipped single-task networks (checked against `config`)."""
+    """The shipped single-task networks (trained at the demo's training
+    seed, on the same splits), checked against `config` but for its
+    training seed: every seed reads the same reference."""
     models, _ = load_pretrained_baselines(
-        dataclasses.replace(config, kd_epochs=0)
+        dataclasses.replace(config, kd_epochs=0, training_seed=None)
     )
     return models[SINGLE_TASK]
 
