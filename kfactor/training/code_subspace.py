@@ -78,6 +78,8 @@ class CodeSubspace(NamedTuple):
 
 
 def check_max_accuracy_drop(max_accuracy_drop):
+    """Raises `ValueError` unless `max_accuracy_drop` is a number in
+    `[0, 1)` (shared with `kfactor.lab.baselines`)."""
     if not isinstance(max_accuracy_drop, (int, float)) or not (
         0.0 <= max_accuracy_drop < 1.0
     ):
@@ -89,6 +91,7 @@ def check_max_accuracy_drop(max_accuracy_drop):
 
 
 def check_max_examples(max_examples):
+    """Raises `ValueError` unless `max_examples` is a positive int."""
     if not isinstance(max_examples, int) or max_examples < 1:
         raise ValueError(
             "Expected max_examples as a positive int. Received: "
