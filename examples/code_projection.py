@@ -206,7 +206,7 @@ def run_seed(seed, flag_values):
     run = {"seed": seed, "subspaces": subspaces}
     if single is not None:
         run["single_task_subspaces"] = project_single_task(
-            {SINGLE_TASK: single}, config, max_accuracy_drop=drop
+            single, config, max_accuracy_drop=drop
         )
     after = measure(factorizer, test_ds, config, single)
     return {**run, "before": before, "after": after}

@@ -118,6 +118,12 @@ def test_time_ideal_is_the_flop_formula_in_measured_seconds():
     )
     rows = realistic_report.markdown_rows({"inference": {"r/8": row}})
     assert any("| r/8 | common |" in r for r in rows)
+    # A common factor timed slower than the standalone networks allow
+    # (noise) gives no ideal rather than a negative one.
+    entries["kfactor/default/infer/r/common/8"]["windows"][0]["rate"] = 1.0
+    entries["kfactor/default/infer/r/common/8"]["windows"][1]["rate"] = 1.0
+    row = realistic_report.derive_inference(entries)["r/8"]
+    assert row["time_ideal_speedup"] is None
     # Without the common factor's row there is no time ideal.
     del entries["kfactor/default/infer/r/common/8"]
     row = realistic_report.derive_inference(entries)["r/8"]

@@ -77,7 +77,11 @@ def run_demo(config=None):
     models, timings, monitor = train_models(teacher, train_ds, test_ds, config)
     if config.project_codes:
         subspaces = project_codes(models[FACTORS], config)
-        single_task_subspaces = project_single_task(models, config)
+        single_task_subspaces = (
+            project_single_task(models[SINGLE_TASK], config)
+            if SINGLE_TASK in models
+            else {}
+        )
     logger.info("Evaluating.")
     report, accuracies = score_models(models, test_ds, config)
     if config.project_codes:
@@ -146,32 +150,33 @@ def train_models(teacher, train_ds, test_ds, config):
 
 def project_codes(factorizer, config, max_accuracy_drop=0.001):
     """Projects the task codes' means in place
-    (`kfactor.training.project_task_codes`, fitted on a fresh train split,
-    as many images as the metrics read); returns `{task: summary}`."""
+    (`kfactor.training.project_task_codes`); returns `{task: summary}`."""
     logger.info("Projecting the task codes.")
     subspaces = project_task_codes(
-        factorizer,
-        dsprites_splits(config)[0],
-        max_examples=min(config.eval_train_examples, config.num_train),
-        max_accuracy_drop=max_accuracy_drop,
+        factorizer, **_projection_data(config, max_accuracy_drop)
     )
     return {task: s.summary() for task, s in subspaces.items()}
 
 
-def project_single_task(models, config, max_accuracy_drop=0.001):
-    """Projects the single-task networks' codes, when that baseline ran,
-    as `project_codes` projects the task codes: the leakage comparison
-    then reads both projected. Returns `{task: summary}` (empty without
-    the baseline)."""
-    if SINGLE_TASK not in models:
-        return {}
+def project_single_task(networks, config, max_accuracy_drop=0.001):
+    """Projects the single-task networks' codes in place, as
+    `project_codes` projects the task codes, so that the leakage
+    comparison reads both projected; returns `{task: summary}`."""
+    logger.info("Projecting the single-task networks' codes.")
     subspaces = project_single_task_codes(
-        models[SINGLE_TASK],
-        dsprites_splits(config)[0],
-        max_examples=min(config.eval_train_examples, config.num_train),
-        max_accuracy_drop=max_accuracy_drop,
+        networks, **_projection_data(config, max_accuracy_drop)
     )
     return {task: s.summary() for task, s in subspaces.items()}
+
+
+def _projection_data(config, max_accuracy_drop):
+    """Both projections' fitting data: a fresh train split (its seeded
+    epoch-0 order), as many images as the metrics read."""
+    return {
+        "dataset": dsprites_splits(config)[0],
+        "max_examples": min(config.eval_train_examples, config.num_train),
+        "max_accuracy_drop": max_accuracy_drop,
+    }
 
 
 def score_models(models, test_ds, config):
