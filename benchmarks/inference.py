@@ -3,19 +3,25 @@
 Workloads (`WORKLOADS`): `demo`, the demo's narrow SimpleConv64 factors of
 five dSprites tasks, and `realistic`, `realistic.py`'s ResNet-18-CIFAR
 common factor and three MobileNetV2-CIFAR x0.5 task factors, both untrained
-and in memory (`kfactor.assemble(factorizer)`). For each, at batch 1
-(latency) and 128 (throughput), every call synchronous (its outputs fetched
-as NumPy, as a client would):
+and in memory (`kfactor.assemble(factorizer)`, batch normalization folded
+into the convolutions as `assemble` and `save_factors` do by default). For
+each, at batch 1 (latency) and 128 (throughput), every call synchronous
+(its outputs fetched as NumPy, as a client would):
 
 - `infer/{workload}/assembled/{batch}`: the assembled model
   `images -> {task: logits}` as one `tf.function` (the common factor once);
-- `infer/{workload}/standalone/{batch}`: the N factor networks, each its
-  own `tf.function` (N deployments, each recomputing the common factor);
+- `infer/{workload}/unfolded/{batch}`: the same with
+  `fold_batch_norm=False` (Keras's batch normalization in inference), for
+  what folding gains;
+- `infer/{workload}/standalone/{batch}`: the N factor networks (each a
+  one-task assembly, folded), each its own `tf.function` (N deployments,
+  each recomputing the common factor);
 - `infer/{workload}/savedmodel/{batch}`: the assembled model exported with
   `kfactor.export_for_serving` and called through `tf.saved_model.load`'s
   `serving_default` (which also returns each task's probabilities);
-- `infer/{workload}/common/{batch}`: the common factor alone, for the
-  speed-up that assembling can reach in time (`realistic_report`).
+- `infer/{workload}/common/{batch}`: the common factor alone (folded),
+  for the speed-up that assembling can reach in time
+  (`realistic_report`).
 
 Each call's seconds are recorded (`Item.call_seconds`) for p50/p99. The
 FLOP-ideal speed-up of assembling, `N (C + T) / (C + N T)`, is in the
@@ -33,6 +39,7 @@ import tempfile
 import time
 
 import kfactor
+from kfactor.factors import saving
 
 import numpy as np
 import tensorflow as tf
@@ -96,6 +103,11 @@ def exported(model):
     return call
 
 
+def inference_function(model):
+    """`model(x, training=False)` as a `tf.function`."""
+    return tf.function(lambda x: model(x, training=False))
+
+
 def workload_macs(factorizer, assembled, networks):
     shape = factorizer.image_shape
     macs = {
@@ -112,15 +124,20 @@ def inference_items(workload, batch_sizes=BATCH_SIZES, size="full"):
     factorizer, shape = build_workload(workload, size)
     tasks = list(factorizer.task_names)
     assembled = kfactor.assemble(factorizer, verify=False)
-    networks = [factorizer.factor_network(t) for t in tasks]
-    macs = workload_macs(factorizer, assembled, networks)
+    unfolded = kfactor.assemble(factorizer, verify=False, fold_batch_norm=False)
+    networks = [
+        kfactor.assemble(factorizer, tasks=[t], verify=False) for t in tasks
+    ]
+    common = saving.inference_common(factorizer.common, shape)
+    macs = workload_macs(
+        factorizer, unfolded, [factorizer.factor_network(t) for t in tasks]
+    )
     fns = {
-        "assembled": [tf.function(lambda x: assembled(x, training=False))],
-        "standalone": [
-            tf.function(lambda x, n=n: n(x, training=False)) for n in networks
-        ],
+        "assembled": [inference_function(assembled)],
+        "unfolded": [inference_function(unfolded)],
+        "standalone": [inference_function(n) for n in networks],
         "savedmodel": [exported(assembled)],
-        "common": [tf.function(lambda x: factorizer.common(x, training=False))],
+        "common": [inference_function(common)],
     }
     items = []
     for batch_size in batch_sizes:

@@ -40,7 +40,7 @@ STEP_VARIANTS = (
     "eager_foreach",
     "channels_last_foreach",
 )
-INFERENCE_VARIANTS = ("eager", "channels_last", "inductor")
+INFERENCE_VARIANTS = ("eager", "channels_last", "inductor", "inductor_frozen")
 LABEL_SMOOTHING = 0.1 / 1.1
 TEMPERATURE = 0.1
 KD_WEIGHT = 0.1

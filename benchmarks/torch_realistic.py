@@ -21,7 +21,9 @@ Step variants (`STEP_VARIANTS`): eager, channels_last, torch.compile of the
 forward and losses, both; each with PyTorch's fused CPU Adam, and eager and
 channels_last also with its default (foreach) Adam. Inference variants
 (`INFERENCE_VARIANTS`): eager, channels_last, inductor (`torch.compile`),
-under `torch.inference_mode`.
+and inductor with freezing (`torch._inductor.config.freezing`: weights as
+constants, batch normalization folded into the convolutions), under
+`torch.inference_mode`.
 """
 
 import math
@@ -419,6 +421,35 @@ def assembled_forward(teacher_free_student, tasks=None, standalone=False):
     return forward
 
 
+def _compiled(forward, images, freezing):
+    """`torch.compile(forward)`, compiled now on `images`, with inductor's
+    freezing on or off.
+
+    Freezing makes the weights constants of the compiled graph, so that
+    inductor folds batch normalization into the convolutions (as kfactor's
+    assembly does). Inductor reads the setting when a graph compiles, and
+    Dynamo's cache does not key on it: each setting traces its own function
+    (a cache entry of one is never handed to the other), compiled here
+    while the setting holds.
+    """
+
+    def frozen(x):
+        return forward(x)
+
+    def unfrozen(x):
+        return forward(x)
+
+    compiled = torch.compile(frozen if freezing else unfrozen, dynamic=False)
+    previous = torch._inductor.config.freezing
+    torch._inductor.config.freezing = freezing
+    try:
+        with torch.inference_mode():
+            compiled(images)
+    finally:
+        torch._inductor.config.freezing = previous
+    return compiled
+
+
 def inference_variant(module, forward, images, variant):
     """`(fn, images)`: `forward` under inference mode, in `variant`."""
     if variant not in INFERENCE_VARIANTS:
@@ -429,8 +460,8 @@ def inference_variant(module, forward, images, variant):
     if variant == "channels_last":
         module.to(memory_format=torch.channels_last)
         images = images.contiguous(memory_format=torch.channels_last)
-    if variant == "inductor":
-        forward = torch.compile(forward, dynamic=False)
+    if variant.startswith("inductor"):
+        forward = _compiled(forward, images, variant == "inductor_frozen")
 
     def fn(x):
         with torch.inference_mode():

@@ -10,6 +10,8 @@ that were first called in another model (a classifier re-headed by
 "not connected to `inputs`". Reading the node that belongs to *this* model's
 graph needs three private attributes: `tensor._keras_history`,
 `layer._inbound_nodes` and `model._nodes` (keyed `f"{id(layer)}_ib-{i}"`).
+Listing every call of a graph (to fold batch normalization) reads
+`model._nodes_by_depth`, the order Keras itself runs the graph in.
 
 ## `keras.layers.TFSMLayer`
 
@@ -77,6 +79,32 @@ def layer_output_in(model, layer):
     return None
 
 
+def graph_calls(model):
+    """Every layer call of a functional model's graph, inputs first.
+
+    Args:
+        model: a functional model (`is_functional`).
+
+    Returns:
+        A list of `(layer, [input tensors], [output tensors])`, one per
+        call (a layer called twice appears twice), ordered from the model's
+        inputs to its outputs; the input layers are left out.
+    """
+    calls = []
+    for depth in sorted(model._nodes_by_depth, reverse=True):
+        for node in model._nodes_by_depth[depth]:
+            if node.operation is None or node.is_input:
+                continue
+            calls.append(
+                (
+                    node.operation,
+                    list(node.input_tensors),
+                    list(node.output_tensors),
+                )
+            )
+    return calls
+
+
 def saved_model_of(tfsm_layer):
     """The SavedModel object a `keras.layers.TFSMLayer` loaded.
 
@@ -100,6 +128,7 @@ def adam_slots(optimizer, variable):
 __all__ = [
     "KERAS_VERSION_CHECKED",
     "adam_slots",
+    "graph_calls",
     "is_functional",
     "layer_output_in",
     "producer_inputs",

@@ -104,3 +104,15 @@ def test_adam_slots_finds_each_variables_slots():
         # TF's update passes the backing tf.Variable: found the same.
         same = keras_internals.adam_slots(optimizer, variable.value)
         assert same[0] is momentum and same[1] is velocity
+
+
+def test_graph_calls_lists_every_call_inputs_first():
+    inputs = keras.Input((4,))
+    shared = keras.layers.Dense(4, name="shared")
+    hidden = shared(inputs)
+    outputs = shared(keras.layers.ReLU(name="relu")(hidden))
+    model = keras.Model(inputs, outputs)
+    calls = keras_internals.graph_calls(model)
+    assert [layer.name for layer, _, _ in calls] == ["shared", "relu", "shared"]
+    assert calls[0][1] == [inputs] and calls[0][2] == [hidden]
+    assert calls[-1][2] == [outputs]

@@ -77,8 +77,10 @@ def test_inference_ratios_latency_and_export_goal():
         ),
         _entry("kfactor", "infer/demo/standalone/1", [40.0, 50.0]),
         _entry("kfactor", "infer/demo/savedmodel/1", [95.0, 90.0]),
+        _entry("kfactor", "infer/demo/unfolded/1", [80.0, 50.0]),
         _entry("pytorch", "infer/demo/torch_eager/1", [50.0, 60.0]),
         _entry("pytorch", "infer/demo/torch_inductor/1", [70.0, 40.0]),
+        _entry("pytorch", "infer/demo/torch_inductor_frozen/1", [60.0, 55.0]),
         _entry("pytorch", "infer/demo/torch_standalone/1", [25.0, 30.0]),
     )
     row = realistic_report.derive_inference(entries)["demo/1"]
@@ -86,6 +88,8 @@ def test_inference_ratios_latency_and_export_goal():
     assert row["speedup_over_ideal"] == pytest.approx(2.25 / 2.0)
     assert row["best_pytorch"] == ["inductor", "eager"]
     assert row["kfactor_over_best_pytorch"]["max"] == pytest.approx(100 / 60)
+    assert row["folded_over_unfolded"]["min"] == pytest.approx(1.25)
+    assert row["folded_over_unfolded"]["max"] == pytest.approx(2.0)
     assert row["pytorch_assembled_over_standalone"]["min"] == 2.0
     assert row["latency_ms"]["assembled"]["p50"] == pytest.approx(10.0)
     assert row["latency_ms"]["assembled"]["p99"] > 10.0
@@ -98,6 +102,8 @@ def test_inference_ratios_latency_and_export_goal():
     assert export["met"] and export["target"] == "<= 1.1"
     rows = realistic_report.markdown_rows({"inference": {"demo/1": row}})
     assert any("torch_inductor" in r for r in rows)
+    assert any("| demo/1 | unfolded |" in r for r in rows)
+    assert any(r.endswith("| 1.62 [1.25, 2.00] |") for r in rows)
 
 
 def test_time_ideal_is_the_flop_formula_in_measured_seconds():
@@ -153,7 +159,8 @@ def test_new_parts_run_only_when_asked_with_every_variant():
     assert {(s["workload"], s["variant"]) for s in infer} == {
         (w, v)
         for w in ("demo", "realistic")
-        for v in ("eager", "channels_last", "inductor", "standalone")
+        for v in ("eager", "channels_last", "inductor", "inductor_frozen")
+        + ("standalone",)
     }
     assert infer[0]["batch_sizes"] == [1, 64]
     # The matmul of the same run (the share's yardstick) is always there.

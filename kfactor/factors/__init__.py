@@ -7,6 +7,7 @@ It knows networks (`FactorNetworks`), not trainers: nothing here imports
 from kfactor.factors import assembly
 from kfactor.factors import checks
 from kfactor.factors import export
+from kfactor.factors import folding
 from kfactor.factors import graph_check
 from kfactor.factors import manifest
 from kfactor.factors import networks
@@ -18,6 +19,7 @@ from kfactor.factors.assembly import assemble
 from kfactor.factors.assembly import check_assembly
 from kfactor.factors.export import check_export
 from kfactor.factors.export import export_for_serving
+from kfactor.factors.folding import fold_batch_norm
 from kfactor.factors.graph_check import UntrustedFactorError
 from kfactor.factors.manifest import FactorFormatError
 from kfactor.factors.networks import FactorNetworks
@@ -38,6 +40,8 @@ __all__ = [
     "checks",
     "export",
     "export_for_serving",
+    "fold_batch_norm",
+    "folding",
     "graph_check",
     "load_factors",
     "manifest",

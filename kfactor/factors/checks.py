@@ -20,6 +20,18 @@ def max_abs_diff(a, b):
     return float(np.max(np.abs(np.asarray(a) - np.asarray(b))))
 
 
+def logit_scale(values):
+    """`max(1, max |values|)`: the scale tolerances of logits are taken
+    relative to (float32 rounding grows with the logits' size).
+
+    Example:
+
+    >>> logit_scale([[0.5, -3.0]])
+    3.0
+    """
+    return max(1.0, float(np.max(np.abs(np.asarray(values, "float64")))))
+
+
 def max_abs_diffs(got, expected):
     """`{key: max_abs_diff(got[key], expected[key])}` over `got`'s keys.
 
@@ -63,6 +75,7 @@ def check_within(differences, tolerance, what, fix):
 
 __all__ = [
     "check_within",
+    "logit_scale",
     "max_abs_diff",
     "max_abs_diffs",
 ]

@@ -7,7 +7,12 @@ factorizer.save_factors("saved_factors/dsprites")
 
 Only inference computations are exported: the common factor (images ->
 `z_common`) and, per task, `Head(z_common + mean(z_task))`. The teacher, the
-auxiliary heads and the InfoMax projections are never written.
+auxiliary heads and the InfoMax projections are never written. Batch
+normalization is folded into the convolution before it where it can be
+(`kfactor.factors.folding`), so the SavedModels hold inference graphs
+only; each task's manifest records the *unfolded* in-memory network's
+logits on the probe images, which `assemble(verify=True)` checks the
+loaded factors against.
 """
 
 import json
@@ -16,8 +21,10 @@ import os
 
 from kfactor import validation
 from kfactor.factors import atomic
+from kfactor.factors import folding
 from kfactor.factors import manifest as manifest_lib
 from kfactor.factors.saved_factor import restored_variables
+from kfactor.layers.factor_layers import CommonFactor
 
 import keras
 import numpy as np
@@ -38,16 +45,32 @@ directory_size = atomic.directory_size
 # === Inference networks ===
 
 
-def task_inference_networks(factor, image_shape):
+def _probe(image_shape):
+    return manifest_lib.probe_images(manifest_lib.input_spec(image_shape))
+
+
+def task_inference_networks(factor, image_shape, fold_batch_norm=False):
     """Functional views of a trained `TaskFactor` used at inference.
+
+    Args:
+        factor: a `kfactor.TaskFactor`.
+        image_shape: `(height, width, channels)`.
+        fold_batch_norm: use an inference copy of the factor's encoder with
+            its batch normalizations folded into the layers before them
+            (`kfactor.factors.folding.fold_if_possible`, checked on the
+            probe images); False shares the encoder itself.
 
     Returns:
         `(logits_net, code_net)`: `(images, z_common) -> Head(z_common +
-        mean)` and `images -> mean`, sharing the factor's encoder, code
-        layer and head (not the auxiliary head, not the log-variance).
+        mean)` and `images -> mean`, sharing the factor's encoder (or its
+        folded copy), code layer and head (not the auxiliary head, not the
+        log-variance).
     """
+    encoder = factor.encoder
+    if fold_batch_norm:
+        encoder = folding.fold_if_possible(encoder, _probe(image_shape))
     images = keras.Input(shape=image_shape, name="images")
-    code = factor.code_layer(factor.encoder(images))
+    code = factor.code_layer(encoder(images))
     if factor.variational:
         code, _ = ops.split(code, 2, axis=-1)
     code_net = keras.Model(images, code, name=f"{factor.name}_code")
@@ -85,7 +108,25 @@ def export_factor(directory, manifest, endpoints):
     return fingerprint
 
 
+def inference_common(common, image_shape):
+    """The common factor as it runs at inference: a `CommonFactor`'s
+    encoder with batch normalization folded (`kfactor.factors.folding`),
+    as a functional model named like the factor; `common` itself when
+    nothing folds (a subclassed encoder, no batch normalization, or a
+    loaded factor)."""
+    encoder = getattr(common, "encoder", None)
+    if not isinstance(common, CommonFactor) or encoder is None:
+        return common
+    folded = folding.fold_if_possible(encoder, _probe(image_shape))
+    if folded is encoder:
+        return common
+    images = keras.Input(shape=image_shape, name="images")
+    return keras.Model(images, folded(images), name=common.name)
+
+
 def _common_endpoints(common, spec):
+    common = inference_common(common, spec["shape"])
+
     def serve(images):
         return common(images, training=False)
 
@@ -93,7 +134,9 @@ def _common_endpoints(common, spec):
 
 
 def _task_endpoints(factor, spec):
-    logits_net, code_net = task_inference_networks(factor, spec["shape"])
+    logits_net, code_net = task_inference_networks(
+        factor, spec["shape"], fold_batch_norm=True
+    )
     code_spec = tf.TensorSpec((None, factor.code_dim), "float32", "z_common")
 
     def serve(images, z_common):
@@ -286,6 +329,7 @@ __all__ = [
     "check_target",
     "directory_size",
     "export_factor",
+    "inference_common",
     "probe_record",
     "save_factors",
     "task_inference_networks",

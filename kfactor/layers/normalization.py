@@ -74,4 +74,27 @@ class FusedBatchNormalization(keras.layers.BatchNormalization):
         return outputs
 
 
-__all__ = ["FusedBatchNormalization"]
+@keras.saving.register_keras_serializable(package="kfactor")
+class FoldedBatchNormalization(keras.layers.Layer):
+    """Where a batch normalization was before it was folded: the identity.
+
+    `kfactor.factors.folding.fold_batch_norm` folds a batch normalization
+    into the convolution or dense layer before it and puts this layer in
+    its place, under its name, so that a summary of the folded model shows
+    what was folded. It accepts the batch normalization's call arguments
+    (`training`, `mask`) and ignores them.
+
+    Example:
+
+    >>> FoldedBatchNormalization()(np.ones((2, 3), "float32")).shape
+    TensorShape([2, 3])
+    """
+
+    def call(self, inputs, training=None, mask=None):
+        return inputs
+
+    def compute_output_shape(self, input_shape):
+        return input_shape
+
+
+__all__ = ["FoldedBatchNormalization", "FusedBatchNormalization"]
