@@ -45,6 +45,7 @@ import numpy as np
 import tensorflow as tf
 
 from benchmarks import models
+from benchmarks import steps as steps_lib
 
 NUM_ENCODERS = 6  # the common encoder + 5 task encoders
 CODE_DIM = 20  # a task code layer's 2 * latent (the common's is 10)
@@ -391,6 +392,7 @@ def factorization_rates(width, batch_size, rounds, seconds):
     steps = {}
     for name, factorizer in factorizers(width).items():
         factorizer.compile(optimizer=keras.optimizers.Adam(1e-4))
+        steps_lib.build_optimizer(factorizer)
         factorizer.make_train_function()
         steps[name] = factorizer
         for batch in batches[:2]:

@@ -24,8 +24,19 @@ def compile_options(mode):
     return {"jit_compile": mode == "xla", "run_eagerly": mode == "eager"}
 
 
+def build_optimizer(model):
+    """Creates the optimizer's variables now, as `fit` does before its first
+    step. Otherwise the first call of the train function creates them while
+    tracing, and TensorFlow then traces the step a second time: measured on
+    the narrow demo step, the first call took 78 s and the second 7 s,
+    against 22 s and 0.3 s with the optimizer built first."""
+    if not model.optimizer.built:
+        model.optimizer.build(model.trainable_variables)
+
+
 def train_loop(model, batches):
     """`run(calls)`: `calls` training steps through Keras's train function."""
+    build_optimizer(model)
     model.make_train_function()
 
     def run(calls):

@@ -4,6 +4,10 @@ import os
 
 from benchmarks import machine
 from benchmarks import run
+from benchmarks import steps
+
+import keras
+import numpy as np
 
 
 def test_cpu_flags_are_known_simd_flags():
@@ -67,3 +71,22 @@ def test_serving_part_runs_only_when_asked_and_on_its_own():
     # Not a worker item: `run_serving` measures it before any worker starts.
     names = {spec.name for spec in run.worker_specs(args, use_torch=False)}
     assert names == {"kfactor-inference"}  # the matmul reference only
+
+
+def test_train_loop_traces_the_step_once():
+    # Without the optimizer built first, the first call creates its
+    # variables while tracing and TensorFlow traces the step again.
+    model = keras.Sequential([keras.Input((3,)), keras.layers.Dense(2)])
+    model.compile(optimizer="adam", loss="mse")
+    traces = []
+    train_step = model.train_step
+
+    def counted(data):
+        traces.append(1)
+        return train_step(data)
+
+    model.train_step = counted
+    batch = (np.ones((4, 3), "float32"), np.zeros((4, 2), "float32"))
+    steps.train_loop(model, [batch])(3)
+    assert len(traces) == 1
+    assert model.optimizer.iterations.numpy() == 3
