@@ -2,12 +2,12 @@
 
 import os
 
+import keras
+import numpy as np
+
 from benchmarks import machine
 from benchmarks import run
 from benchmarks import steps
-
-import keras
-import numpy as np
 
 
 def test_cpu_flags_are_known_simd_flags():
