@@ -250,6 +250,7 @@ def test_realistic_torch_steps_train_in_each_variant():
 RUN_JSONS = [
     os.path.join(REPO, "benchmarks", "results", name)
     for name in (
+        "run-cpu-inference-folded-zen3.json",
         "run-cpu-realistic-inference-zen3.json",
         "run-cpu-realistic-inference.json",
     )
