@@ -20,6 +20,8 @@ FIGURES = (
     "leakage_knn.png",
     "probe_mi.png",
 )
+#: Largest |evaluate - demo| of a disentanglement number (see the test).
+DISENTANGLEMENT_TOLERANCE = 1e-4
 #: The settings that choose the images of the train and test splits.
 SPLIT_FIELDS = ("num_train", "num_test", "batch_size", "seed")
 
@@ -59,23 +61,53 @@ def saved_artefacts_part(run):
     return run
 
 
+def largest_difference(a, b, path="report"):
+    """The largest |a - b| over the numbers of two JSON values of the same
+    structure (keys, lengths and non-numbers must be equal)."""
+    if isinstance(a, dict):
+        assert isinstance(b, dict) and sorted(a) == sorted(b), path
+        return max(
+            [0.0] + [largest_difference(a[k], b[k], f"{path}.{k}") for k in a]
+        )
+    if isinstance(a, list):
+        assert isinstance(b, list) and len(a) == len(b), path
+        return max(
+            [0.0]
+            + [
+                largest_difference(x, y, f"{path}[{i}]")
+                for i, (x, y) in enumerate(zip(a, b))
+            ]
+        )
+    if isinstance(a, (int, float)) and not isinstance(a, bool):
+        assert isinstance(b, (int, float)), path
+        return abs(a - b)
+    assert a == b, path
+    return 0.0
+
+
 def test_a_run_directory_reproduces_the_demo_numbers(demo_run, evaluation):
     out, stdout = evaluation
     run, report = read_report(demo_run), read_report(out)
     assert "single_task_leakage" in run["disentanglement"]
     run = saved_artefacts_part(run)
-    # The saved factors and models give the in-memory ones' numbers.
+    # The saved factors and models give the in-memory ones' accuracies.
     assert report["tasks"] == run["tasks"]
     assert "kd_student_accuracy" in report["tasks"]["shape"]
-    assert report["disentanglement"] == run["disentanglement"]
-    assert report["compared_with_run"] == {
-        "max_abs_accuracy_diff": 0.0,
-        "max_abs_score_diff": 0.0,
-    }
+    # The saved factors' batch normalization is folded into their
+    # convolutions: their codes equal the in-memory ones to float32
+    # rounding, and the scores computed from them (MI estimates, DCI) move
+    # by about 1e-5 (measured 1.6e-5); accuracies and probes are equal.
+    assert (
+        largest_difference(report["disentanglement"], run["disentanglement"])
+        <= DISENTANGLEMENT_TOLERANCE
+    )
+    compared = report["compared_with_run"]
+    assert compared["max_abs_accuracy_diff"] == 0.0
+    assert 0.0 <= compared["max_abs_score_diff"] <= DISENTANGLEMENT_TOLERANCE
     assert report["config"] == run["config"]
     # The demo's table, row for row (report.json sorts the tasks).
     assert set(demo.format_table(run).splitlines()) <= set(stdout.splitlines())
-    assert "max |evaluate - demo|: accuracy 0, scores 0" in stdout
+    assert "max |evaluate - demo|: accuracy 0, scores " in stdout
     for name in FIGURES:
         assert os.path.getsize(out / name) > 1000, name
 
