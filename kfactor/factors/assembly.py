@@ -187,9 +187,11 @@ def assemble(
         name: the model's name.
         fold_batch_norm: with a `Factorizer`, fold each batch
             normalization of its encoders into the convolution before it
-            (`kfactor.factors.folding`; about 1.2-1.3x faster inference on
-            the demo's and MobileNetV2 encoders): those layers become
-            inference copies, the rest stay shared with the factorizer.
+            (`kfactor.factors.folding`; 1.26-1.32x faster on the
+            benchmark's assembled models on an AVX2 CPU, but for the
+            ResNet-18 / MobileNetV2 factors at batch 1, 10% slower: see
+            docs/PERFORMANCE.md): those layers become inference copies,
+            the rest stay shared with the factorizer.
             Pass False to share every layer with a factorizer that goes
             on training. Loaded factors were folded when saved; the flag
             does not change them.
