@@ -328,11 +328,13 @@ def factor_network(factors, task):
     return keras.Model(images, logits, name=f"factor_network_{task}")
 
 
-def _standalone_differences(model, factors):
-    """`(check_assembly's differences, {task: max(1, max |standalone|)})`
-    on the probe images of the factors' spec."""
-    spec = resolve(factors, list(model.output))[2]
-    images = manifest_lib.probe_images(spec)
+def _standalone_differences(model, factors, images=None):
+    """`(check_assembly's differences, {task: logit scale of the
+    standalone network})` on `images` (by default the spec's probe
+    images)."""
+    if images is None:
+        spec = resolve(factors, list(model.output))[2]
+        images = manifest_lib.probe_images(spec)
     assembled = model(images, training=False)
     scales, differences = {}, {}
     for task in assembled:
@@ -353,14 +355,7 @@ def check_assembly(model, factors, images=None):
     Returns:
         dict task -> max absolute difference (float).
     """
-    if images is None:
-        spec = resolve(factors, list(model.output))[2]
-        images = manifest_lib.probe_images(spec)
-    assembled = model(images, training=False)
-    standalone = {
-        task: factor_network(factors, task)(images) for task in assembled
-    }
-    return checks.max_abs_diffs(assembled, standalone)
+    return _standalone_differences(model, factors, images)[0]
 
 
 __all__ = [

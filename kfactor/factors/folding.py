@@ -24,6 +24,7 @@ train the original model, fold for inference.
 import logging
 
 from kfactor import keras_internals
+from kfactor.factors import checks
 from kfactor.layers.normalization import FoldedBatchNormalization
 
 import keras
@@ -282,9 +283,8 @@ def fold_if_possible(model, images):
     expected = keras.tree.flatten(model(images, training=False))
     got = keras.tree.flatten(folded(images, training=False))
     for want, have in zip(expected, got):
-        want, have = np.asarray(want), np.asarray(have)
-        scale = max(1.0, float(np.max(np.abs(want))))
-        difference = float(np.max(np.abs(have - want)))
+        scale = checks.logit_scale(want)
+        difference = checks.max_abs_diff(have, want)
         if not difference <= TOLERANCE * scale:
             logger.warning(
                 "Not folding the batch normalization of %s: the folded copy "

@@ -114,9 +114,9 @@ def inference_common(common, image_shape):
     as a functional model named like the factor; `common` itself when
     nothing folds (a subclassed encoder, no batch normalization, or a
     loaded factor)."""
-    encoder = getattr(common, "encoder", None)
-    if not isinstance(common, CommonFactor) or encoder is None:
+    if not isinstance(common, CommonFactor):
         return common
+    encoder = common.encoder
     folded = folding.fold_if_possible(encoder, _probe(image_shape))
     if folded is encoder:
         return common

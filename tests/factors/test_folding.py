@@ -166,6 +166,9 @@ def test_a_subclassed_model_is_refused_with_the_fix():
         folding.fold_batch_norm(Net())
     net = Net()
     assert folding.fold_if_possible(net, np.ones((1, 2), "float32")) is net
+    unbuilt = keras.Sequential([keras.layers.Dense(2)])
+    with pytest.raises(ValueError, match="Fix: build it first"):
+        folding.fold_batch_norm(unbuilt)
 
 
 def test_a_folded_model_saves_and_reloads(tmp_path):
